@@ -1,0 +1,405 @@
+/** Identity's HTTP routes, built from injected dependencies; no I/O happens at import. */
+import { createRoute, z } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import { type App, type AppEnv, createApp, type ReadinessCheck } from "@multishop/kit/app";
+import {
+  bearerSecurity,
+  principalOf,
+  requireRole,
+  requireUser,
+  type TokenVerifier,
+} from "@multishop/kit/auth";
+import type { Logger } from "@multishop/kit/log";
+import { decodeCursor, encodeCursor, pagingQuery } from "@multishop/kit/paging";
+import { problems } from "@multishop/kit/openapi";
+import { clientAuthSchema, OAuthError, revocationRequestSchema, tokenRequestSchema } from "./domain/oauth.ts";
+import { registrationSchema, rolesSchema, type User } from "./domain/users.ts";
+import type { Identity, TokenSettings } from "./identity.ts";
+import type { KeyRing } from "./keys.ts";
+import type { IdentityStore } from "./store/postgres.ts";
+import { fieldErrors } from "@multishop/kit/validation";
+
+export interface IdentityAppDeps {
+  identity: Identity;
+  store: IdentityStore;
+  keys: KeyRing;
+  tokens: TokenSettings;
+  verifyToken: TokenVerifier;
+  logger: Logger;
+  bodyLimitBytes: number;
+  readiness: Record<string, ReadinessCheck>;
+}
+
+export const identityDocument = {
+  title: "MultiShop Identity",
+  version: "1.0.0",
+  description: "Accounts, OAuth 2.0 tokens (RFC 6749) and the signing keys that verify them.",
+};
+
+const userSchema = z.object({
+  id: z.string().uuid(),
+  username: z.string(),
+  email: z.string(),
+  name: z.string(),
+  surname: z.string(),
+  roles: z.array(z.enum(["customer", "admin"])),
+  createdAt: z.string().datetime(),
+  updatedAt: z.string().datetime(),
+}).openapi("User");
+
+const tokenResponseSchema = z.object({
+  access_token: z.string(),
+  token_type: z.literal("Bearer"),
+  expires_in: z.number().int(),
+  refresh_token: z.string().optional(),
+  scope: z.string().optional(),
+}).openapi("TokenResponse");
+
+const oauthErrorSchema = z.object({
+  error: z.string(),
+  error_description: z.string(),
+}).openapi("OAuthError");
+
+const tokenParameters = z.object({
+  grant_type: z.enum(["password", "client_credentials", "refresh_token"]),
+  client_id: z.string().optional(),
+  client_secret: z.string().optional(),
+  username: z.string().optional().openapi({ description: "the username or the email (password grant)" }),
+  password: z.string().optional(),
+  refresh_token: z.string().optional(),
+  scope: z.string().optional(),
+}).openapi("TokenRequest");
+
+const revocationParameters = z.object({
+  token: z.string(),
+  token_type_hint: z.enum(["refresh_token", "access_token"]).optional(),
+  client_id: z.string().optional(),
+  client_secret: z.string().optional(),
+}).openapi("RevocationRequest");
+
+const json = <T extends z.ZodType>(schema: T, description: string) => ({
+  content: { "application/json": { schema } },
+  description,
+});
+
+// Form and JSON bodies are both accepted; each is checked against the schema in the handler so that
+// a bad parameter answers an RFC 6749 error rather than a generic one.
+const formOrJson = (schema: z.ZodType) => ({
+  content: {
+    "application/x-www-form-urlencoded": { schema },
+    "application/json": { schema },
+  },
+});
+
+export function toUserJson(user: User) {
+  return { ...user, createdAt: user.createdAt.toISOString(), updatedAt: user.updatedAt.toISOString() };
+}
+
+export function createIdentityApp(deps: IdentityAppDeps): App {
+  const app = createApp({
+    service: "identity",
+    ...identityDocument,
+    logger: deps.logger,
+    bodyLimitBytes: deps.bodyLimitBytes,
+    readiness: deps.readiness,
+    verifyToken: deps.verifyToken,
+  });
+
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/v1/auth/register",
+      tags: ["accounts"],
+      summary: "Create a customer account",
+      request: { body: { required: true, content: { "application/json": { schema: registrationSchema } } } },
+      responses: {
+        201: json(userSchema, "The new account"),
+        ...problems(400, 409, 413, 415),
+      },
+    }),
+    async (c) => {
+      const user = await deps.identity.register(c.req.valid("json"));
+      c.header("location", `/v1/users/${user.id}`);
+      return c.json(toUserJson(user), 201);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/oauth/token",
+      tags: ["oauth"],
+      summary: "Issue tokens (password, client_credentials and refresh_token grants)",
+      request: { body: formOrJson(tokenParameters) },
+      responses: {
+        200: json(tokenResponseSchema, "Tokens"),
+        400: json(oauthErrorSchema, "RFC 6749 error: invalid_request, invalid_grant, invalid_scope, ..."),
+        401: json(oauthErrorSchema, "invalid_client"),
+        ...problems(413, 415),
+      },
+    }),
+    async (c) => {
+      const body = oauthParameters(c);
+      const grant = parseOAuth(tokenRequestSchema, body);
+      const response = await deps.identity.token(grant, clientCredentials(c, body));
+      c.header("cache-control", "no-store");
+      c.header("pragma", "no-cache");
+      return c.json(response, 200);
+    },
+    oauthValidationHook,
+  );
+
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/oauth/revoke",
+      tags: ["oauth"],
+      summary: "Revoke a refresh token and its family (RFC 7009)",
+      request: { body: formOrJson(revocationParameters) },
+      responses: {
+        200: { description: "Revoked, or unknown (answered alike)" },
+        400: json(oauthErrorSchema, "RFC 6749/7009 error"),
+        401: json(oauthErrorSchema, "invalid_client"),
+        ...problems(413, 415),
+      },
+    }),
+    async (c) => {
+      const body = oauthParameters(c);
+      const { token } = parseOAuth(revocationRequestSchema, body);
+      await deps.identity.revoke(token, clientCredentials(c, body));
+      return c.body(null, 200);
+    },
+    oauthValidationHook,
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/.well-known/jwks.json",
+      tags: ["oauth"],
+      summary: "The public keys that verify access tokens",
+      responses: {
+        200: json(z.object({ keys: z.array(z.record(z.string(), z.unknown())) }), "JSON Web Key Set"),
+      },
+    }),
+    async (c) => {
+      c.header("cache-control", "public, max-age=300");
+      return c.json(await deps.keys.published(), 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/.well-known/openid-configuration",
+      tags: ["oauth"],
+      summary: "Authorization server metadata",
+      responses: { 200: json(z.record(z.string(), z.unknown()), "Metadata (RFC 8414 fields)") },
+    }),
+    (c) => {
+      const issuer = deps.tokens.issuer;
+      c.header("cache-control", "public, max-age=3600");
+      return c.json({
+        issuer,
+        token_endpoint: `${issuer}/oauth/token`,
+        revocation_endpoint: `${issuer}/oauth/revoke`,
+        jwks_uri: `${issuer}/.well-known/jwks.json`,
+        registration_endpoint: `${issuer}/v1/auth/register`,
+        grant_types_supported: ["password", "client_credentials", "refresh_token"],
+        token_endpoint_auth_methods_supported: ["client_secret_basic", "client_secret_post", "none"],
+        revocation_endpoint_auth_methods_supported: ["client_secret_basic", "client_secret_post", "none"],
+        token_endpoint_auth_signing_alg_values_supported: ["ES256"],
+        id_token_signing_alg_values_supported: ["ES256"],
+        claims_supported: [
+          "iss",
+          "aud",
+          "sub",
+          "exp",
+          "iat",
+          "jti",
+          "roles",
+          "scope",
+          "client_id",
+          "preferred_username",
+        ],
+      }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/v1/users/me",
+      tags: ["accounts"],
+      summary: "The signed-in user",
+      security: bearerSecurity,
+      middleware: [requireUser],
+      responses: { 200: json(userSchema, "The caller's account"), ...problems(401, 403, 404) },
+    }),
+    async (c) => c.json(toUserJson(await deps.identity.user(principalOf(c).subject)), 200),
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/v1/users",
+      tags: ["admin"],
+      summary: "List and search users",
+      security: bearerSecurity,
+      middleware: [requireRole("admin")],
+      request: {
+        query: z.object({
+          ...pagingQuery,
+          q: z.string().trim().max(100).optional().openapi({
+            description: "part of a username, email, name or surname",
+          }),
+        }),
+      },
+      responses: {
+        200: json(
+          z.object({
+            items: z.array(userSchema),
+            nextCursor: z.string().nullable(),
+            total: z.number().int(),
+          }),
+          "A page of users, oldest first",
+        ),
+        ...problems(400, 401, 403),
+      },
+    }),
+    async (c) => {
+      const { limit, cursor, q } = c.req.valid("query");
+      const after = cursor ? decodeCursor(cursor, userCursor) : undefined;
+      const { users, total } = await deps.store.listUsers({
+        limit: limit + 1,
+        query: q || undefined,
+        after: after && { createdAt: new Date(after.createdAt), id: after.id },
+      });
+      const page = users.slice(0, limit);
+      const last = page.at(-1);
+      const nextCursor = users.length > limit && last
+        ? encodeCursor({ createdAt: last.createdAt.toISOString(), id: last.id })
+        : null;
+      return c.json({ items: page.map(toUserJson), nextCursor, total }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/v1/users/count",
+      tags: ["admin"],
+      summary: "How many users there are (admin dashboard)",
+      security: bearerSecurity,
+      middleware: [requireRole("admin")],
+      responses: {
+        200: json(z.object({ count: z.number().int() }), "The user count"),
+        ...problems(401, 403),
+      },
+    }),
+    async (c) => c.json({ count: await deps.store.countUsers() }, 200),
+  );
+
+  app.openapi(
+    createRoute({
+      method: "put",
+      path: "/v1/users/{id}/roles",
+      tags: ["admin"],
+      summary: "Set a user's roles",
+      security: bearerSecurity,
+      middleware: [requireRole("admin")],
+      request: {
+        params: z.object({ id: z.string().uuid("must be a user id") }),
+        body: {
+          required: true,
+          content: { "application/json": { schema: z.strictObject({ roles: rolesSchema }) } },
+        },
+      },
+      responses: {
+        200: json(userSchema, "The user with the new roles"),
+        ...problems(400, 401, 403, 404, 409, 415),
+      },
+    }),
+    async (c) => {
+      const { id } = c.req.valid("param");
+      const { roles } = c.req.valid("json");
+      return c.json(toUserJson(await deps.identity.setRoles(principalOf(c).subject, id, roles)), 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/v1/signing-keys/rotate",
+      tags: ["admin"],
+      summary: "Add a signing key",
+      description: "The new key is published at once and signs from `activatesAt` on; the old key stays " +
+        "published until the tokens it signed have expired.",
+      security: bearerSecurity,
+      middleware: [requireRole("admin")],
+      responses: {
+        201: json(z.object({ kid: z.string(), activatesAt: z.string().datetime() }), "The new key"),
+        ...problems(401, 403),
+      },
+    }),
+    async (c) => {
+      const { kid, activatesAt } = (await deps.keys.rotate())!;
+      return c.json({ kid, activatesAt: activatesAt.toISOString() }, 201);
+    },
+  );
+
+  return app;
+}
+
+const userCursor = z.object({ createdAt: z.string().datetime(), id: z.string().uuid() });
+
+type OAuthParameters = Record<string, unknown>;
+
+/** The body as parameters, from a form or JSON (the media type was checked by the route). */
+function oauthParameters(c: Context<AppEnv>): OAuthParameters {
+  const type = c.req.header("content-type") ?? "";
+  if (/^application\/json/i.test(type)) return c.req.valid("json" as never) as OAuthParameters;
+  if (/^application\/x-www-form-urlencoded/i.test(type)) {
+    return c.req.valid("form" as never) as OAuthParameters;
+  }
+  throw new OAuthError("invalid_request", "send the parameters as application/x-www-form-urlencoded or JSON");
+}
+
+function parseOAuth<T>(schema: z.ZodType<T>, body: OAuthParameters): T {
+  const result = schema.safeParse(body);
+  if (result.success) return result.data;
+  throw invalidRequest(result.error);
+}
+
+function invalidRequest(error: z.ZodError): OAuthError {
+  const first = fieldErrors(error)[0];
+  return new OAuthError("invalid_request", first ? `${first.field}: ${first.reason}` : "invalid parameters");
+}
+
+/** Client authentication: HTTP Basic (client_secret_basic) or parameters in the body (client_secret_post). */
+function clientCredentials(c: Context<AppEnv>, body: OAuthParameters) {
+  const header = c.req.header("authorization");
+  if (header && /^basic /i.test(header)) {
+    try {
+      const decoded = atob(header.slice(6).trim());
+      const colon = decoded.indexOf(":");
+      if (colon > 0) {
+        return {
+          clientId: decodeURIComponent(decoded.slice(0, colon)),
+          clientSecret: decodeURIComponent(decoded.slice(colon + 1)),
+        };
+      }
+    } catch {
+      // answered as invalid_client below
+    }
+    throw new OAuthError("invalid_client", "the Basic credentials cannot be read");
+  }
+  const parsed = clientAuthSchema.safeParse(body);
+  if (!parsed.success) throw new OAuthError("invalid_request", "client_id and client_secret must be strings");
+  return { clientId: parsed.data.client_id, clientSecret: parsed.data.client_secret };
+}
+
+/** A parameter the route's schema refuses is an RFC 6749 `invalid_request`. */
+function oauthValidationHook(result: { success: boolean; error?: z.ZodError }): undefined {
+  if (!result.success && result.error) throw invalidRequest(result.error);
+}

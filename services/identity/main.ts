@@ -1,0 +1,102 @@
+/**
+ * Identity's process entry: configuration, database, migrations, bootstrap, server, shutdown.
+ * `startIdentity` is also how the all-in-one start and the tests run it.
+ */
+import { tokenVerifier } from "@multishop/kit/auth";
+import { runMain } from "@multishop/kit/config";
+import { startEmbeddedPostgres } from "@multishop/kit/embedded-postgres";
+import { createLogger, type Logger } from "@multishop/kit/log";
+import { loadMigrations, migrate } from "@multishop/kit/migrate";
+import { connectPostgres } from "@multishop/kit/postgres";
+import { serveApp, shutdownOnSignal } from "@multishop/kit/serve";
+import { createIdentityApp } from "./app.ts";
+import { bootstrapIdentity } from "./bootstrap.ts";
+import { type IdentityConfig, loadIdentityConfig } from "./config.ts";
+import { createIdentity } from "./identity.ts";
+import { createKeyRing } from "./keys.ts";
+import { createIdentityStore } from "./store/postgres.ts";
+
+export interface IdentityRuntime {
+  postgres: { url: string; maxConnections: number };
+  logger: Logger;
+  clock?: () => Date;
+}
+
+const rotationCheckMs = 60 * 60_000;
+
+export async function startIdentity(config: IdentityConfig, runtime: IdentityRuntime) {
+  const { logger } = runtime;
+  const clock = runtime.clock ?? (() => new Date());
+  const sql = connectPostgres(runtime.postgres.url, {
+    max: runtime.postgres.maxConnections,
+    applicationName: "identity",
+  });
+  await migrate(sql, await loadMigrations(new URL("./migrations/", import.meta.url)), logger);
+  const store = createIdentityStore(sql);
+  const tokens = {
+    issuer: config.ISSUER,
+    audience: config.TOKEN_AUDIENCE,
+    accessTokenTtlSeconds: config.ACCESS_TOKEN_TTL_SECONDS,
+    refreshTokenTtlSeconds: config.REFRESH_TOKEN_TTL_SECONDS,
+  };
+  const keys = createKeyRing(store, {
+    accessTokenTtlSeconds: config.ACCESS_TOKEN_TTL_SECONDS,
+    rotationDays: config.SIGNING_KEY_ROTATION_DAYS,
+    activationDelaySeconds: config.SIGNING_KEY_ACTIVATION_SECONDS,
+    clock,
+    logger,
+  });
+  await keys.ensureCurrent();
+  await bootstrapIdentity(store, config, logger);
+  const verifyToken = tokenVerifier({
+    keys: keys.verificationKeys,
+    issuer: tokens.issuer,
+    audience: tokens.audience,
+    clock,
+  });
+  const identity = createIdentity({ store, keys, tokens, clock, logger, verifyToken });
+  const app = createIdentityApp({
+    identity,
+    store,
+    keys,
+    tokens,
+    verifyToken,
+    logger,
+    bodyLimitBytes: config.BODY_LIMIT_BYTES,
+    readiness: { postgres: store.ping },
+  });
+  const rotationTimer = setInterval(() => {
+    keys.ensureCurrent().catch((error) =>
+      logger.error("signing key rotation failed", { error: String(error) })
+    );
+  }, rotationCheckMs);
+  return {
+    app,
+    store,
+    keys,
+    async close() {
+      clearInterval(rotationTimer);
+      await sql.end({ timeout: 5 });
+    },
+  };
+}
+
+if (import.meta.main) {
+  await runMain(async () => {
+    const config = loadIdentityConfig();
+    const logger = createLogger("identity", config.LOG_LEVEL);
+    const embedded = config.POSTGRES_URL
+      ? undefined
+      : await startEmbeddedPostgres({ dataDir: `${config.DATA_DIR}/postgres/identity` });
+    const postgres = embedded ?? { url: config.POSTGRES_URL!, maxConnections: config.POSTGRES_POOL_MAX };
+    const identity = await startIdentity(config, { postgres, logger });
+    const server = serveApp(identity.app, { hostname: config.HOST, port: config.PORT });
+    logger.info("identity listening", { url: server.url, postgres: embedded ? "embedded" : "POSTGRES_URL" });
+    await shutdownOnSignal({
+      servers: [server],
+      closers: [identity.close, ...(embedded ? [embedded.stop] : [])],
+      logger,
+      timeoutMs: config.SHUTDOWN_TIMEOUT_MS,
+    });
+  });
+}

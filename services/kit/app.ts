@@ -1,0 +1,186 @@
+/**
+ * The app factory every service starts from: request ids, one log line per request, problem
+ * documents on every error path, health endpoints and the service's OpenAPI document.
+ */
+import { OpenAPIHono, z } from "@hono/zod-openapi";
+import type { Hook } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { HTTPException } from "hono/http-exception";
+import { requestId } from "hono/request-id";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { authenticate, type Principal, type TokenVerifier } from "./auth.ts";
+import { describeError, type Logger } from "./log.ts";
+import { type FieldError, ProblemError, problemResponse } from "./problem.ts";
+import { fieldErrors } from "./validation.ts";
+
+export type AppEnv = { Variables: { requestId: string; principal?: Principal } };
+export type App = OpenAPIHono<AppEnv>;
+
+export type ReadinessCheck = () => Promise<unknown>;
+
+export interface AppOptions {
+  service: string;
+  title: string;
+  version: string;
+  description?: string;
+  logger: Logger;
+  bodyLimitBytes: number;
+  /** The service's own dependencies, checked by `GET /health/ready`. */
+  readiness?: Record<string, ReadinessCheck>;
+  /** When given, a Bearer token on any request is verified and its principal put on the context. */
+  verifyToken?: TokenVerifier;
+}
+
+const validationHook: Hook<unknown, AppEnv, string, unknown> = (result) => {
+  if (!result.success) {
+    throw new ProblemError({
+      status: 400,
+      kind: "validation",
+      title: "Invalid request",
+      detail: "one or more fields are invalid",
+      errors: fieldErrors(result.error, result.target),
+    });
+  }
+};
+
+export function createApp(options: AppOptions): App {
+  const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+  const { logger } = options;
+
+  app.use(requestId({ headerName: "X-Request-Id", generator: () => crypto.randomUUID() }));
+  app.use(async (c, next) => {
+    const started = performance.now();
+    await next();
+    logger.info("request", {
+      method: c.req.method,
+      path: c.req.path,
+      status: c.res.status,
+      durationMs: Math.round((performance.now() - started) * 100) / 100,
+      requestId: c.get("requestId"),
+      userId: c.get("principal")?.subject,
+    });
+  });
+  app.use(bodyLimit({
+    maxSize: options.bodyLimitBytes,
+    onError: () => {
+      throw new ProblemError({
+        status: 413,
+        kind: "body-too-large",
+        detail: `the request body is larger than ${options.bodyLimitBytes} bytes`,
+      });
+    },
+  }));
+  if (options.verifyToken) app.use(authenticate(options.verifyToken));
+
+  app.onError((error, c) => respondToError(error, c, logger));
+  app.notFound((c) => {
+    const allowed = allowedMethods(app, c.req.path);
+    if (allowed.length > 0) {
+      return problemResponse(c, {
+        status: 405,
+        detail: `${c.req.method} is not allowed here; use ${allowed.join(", ")}`,
+        headers: { allow: allowed.join(", ") },
+      });
+    }
+    return problemResponse(c, { status: 404, detail: `no resource at ${c.req.path}` });
+  });
+
+  app.get("/health/live", (c) => c.json({ status: "live" }));
+  app.get("/health/ready", async (c) => {
+    const checks = await runReadiness(options.readiness ?? {}, logger);
+    const ready = Object.values(checks).every((state) => state === "ok");
+    return c.json({ status: ready ? "ready" : "unready", checks }, ready ? 200 : 503);
+  });
+
+  app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", {
+    type: "http",
+    scheme: "bearer",
+    bearerFormat: "JWT",
+  });
+  app.get("/openapi.json", (c) => c.json(openApiDocument(app, options)));
+  return app;
+}
+
+export function openApiDocument(app: App, options: Pick<AppOptions, "title" | "version" | "description">) {
+  return app.getOpenAPI31Document({
+    openapi: "3.1.0",
+    info: { title: options.title, version: options.version, description: options.description },
+  });
+}
+
+function respondToError(error: Error, c: Context<AppEnv>, logger: Logger): Response {
+  if (error instanceof ProblemError) return problemResponse(c, error.problem);
+  if (error instanceof HTTPException) {
+    const status = error.status as ContentfulStatusCode;
+    const malformed = status === 400 && /malformed/i.test(error.message);
+    return problemResponse(c, {
+      status,
+      kind: malformed ? "malformed-body" : undefined,
+      detail: malformed ? "the request body is not valid JSON" : error.message || undefined,
+    });
+  }
+  logger.error("unhandled error", {
+    requestId: c.get("requestId"),
+    path: c.req.path,
+    ...describeError(error),
+  });
+  return problemResponse(c, {
+    status: 500,
+    detail: "an unexpected error occurred; quote the request id when reporting it",
+  });
+}
+
+async function runReadiness(checks: Record<string, ReadinessCheck>, logger: Logger) {
+  const entries = await Promise.all(
+    Object.entries(checks).map(async ([name, check]) => {
+      try {
+        await withTimeout(check(), 2_000);
+        return [name, "ok"] as const;
+      } catch (error) {
+        logger.warn("readiness check failed", { check: name, ...describeError(error) });
+        return [name, "failing"] as const;
+      }
+    }),
+  );
+  return Object.fromEntries(entries);
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+const routePatterns = new WeakMap<App, { method: string; pattern: RegExp }[]>();
+
+/** The methods that some route accepts at this path, for 405 answers and their `Allow` header. */
+function allowedMethods(app: App, path: string): string[] {
+  let patterns = routePatterns.get(app);
+  if (!patterns) {
+    patterns = app.routes
+      .filter((route) => route.method !== "ALL")
+      .map((route) => ({ method: route.method, pattern: pathPattern(route.path) }));
+    routePatterns.set(app, patterns);
+  }
+  const methods = new Set(patterns.filter(({ pattern }) => pattern.test(path)).map(({ method }) => method));
+  if (methods.has("GET")) methods.add("HEAD");
+  return [...methods].sort();
+}
+
+function pathPattern(routePath: string): RegExp {
+  const escaped = routePath
+    .split("/")
+    .map((segment) => {
+      if (segment === "*") return ".*";
+      if (segment.startsWith(":")) return "[^/]+";
+      return segment.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+    })
+    .join("/");
+  return new RegExp(`^${escaped}/?$`);
+}
+
+export { z };
+export type { FieldError };

@@ -1,0 +1,32 @@
+/** Cursor paging, the same on every list: `limit` and `cursor` in, `{ items, nextCursor }` out. */
+import { z } from "@hono/zod-openapi";
+import { ProblemError } from "./problem.ts";
+
+export const pagingQuery = {
+  limit: z.coerce.number().int().min(1).max(100).default(20).openapi({ description: "page size, 1 to 100" }),
+  cursor: z.string().max(500).optional().openapi({ description: "the nextCursor of the previous page" }),
+};
+
+export function encodeCursor(position: unknown): string {
+  const bytes = new TextEncoder().encode(JSON.stringify(position));
+  return btoa(String.fromCharCode(...bytes)).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
+}
+
+/** Decodes a cursor this service made; anything else is a 400 naming the `cursor` parameter. */
+export function decodeCursor<T>(cursor: string, schema: z.ZodType<T>): T {
+  try {
+    const binary = atob(cursor.replaceAll("-", "+").replaceAll("_", "/"));
+    const parsed = schema.safeParse(
+      JSON.parse(new TextDecoder().decode(Uint8Array.from(binary, (c) => c.charCodeAt(0)))),
+    );
+    if (parsed.success) return parsed.data;
+  } catch {
+    // falls through to the 400 below
+  }
+  throw new ProblemError({
+    status: 400,
+    kind: "validation",
+    title: "Invalid request",
+    errors: [{ field: "query.cursor", reason: "is not a cursor from this list" }],
+  });
+}

@@ -1,0 +1,71 @@
+/**
+ * Test helpers: a service on a free port, and the PostgreSQL targets a suite runs against: the
+ * embedded one always, the real server named by POSTGRES_URL when it answers. With
+ * MULTISHOP_REQUIRE_INFRA=1 an unreachable real server fails the suite instead of skipping it.
+ */
+import postgres from "postgres";
+import type { App } from "./app.ts";
+import { startEmbeddedPostgres } from "./embedded_postgres.ts";
+import { dropDatabase, ensureDatabase } from "./postgres.ts";
+import { serveApp } from "./serve.ts";
+
+export const infraRequired = Deno.env.get("MULTISHOP_REQUIRE_INFRA") === "1";
+
+export interface TestDatabase {
+  url: string;
+  maxConnections: number;
+  close(): Promise<void>;
+}
+
+export interface PostgresTarget {
+  name: "embedded" | "real";
+  /** Set when the target cannot run here and the suite may skip it. */
+  skip?: string;
+  open(): Promise<TestDatabase>;
+}
+
+export async function postgresTargets(): Promise<PostgresTarget[]> {
+  const embedded: PostgresTarget = {
+    name: "embedded",
+    async open() {
+      const pg = await startEmbeddedPostgres();
+      return { url: pg.url, maxConnections: pg.maxConnections, close: pg.stop };
+    },
+  };
+  const unreachable = await realPostgresProblem();
+  const real: PostgresTarget = {
+    name: "real",
+    skip: unreachable && !infraRequired ? unreachable : undefined,
+    async open() {
+      if (unreachable) throw new Error(`real PostgreSQL is required but ${unreachable}`);
+      const url = new URL(Deno.env.get("POSTGRES_URL")!);
+      url.pathname = `/test_${crypto.randomUUID().replaceAll("-", "")}`;
+      await ensureDatabase(url.toString());
+      return { url: url.toString(), maxConnections: 5, close: () => dropDatabase(url.toString()) };
+    },
+  };
+  if (real.skip) console.log(`%cskipping real-PostgreSQL tests: ${real.skip}`, "color: yellow");
+  return [embedded, real];
+}
+
+async function realPostgresProblem(): Promise<string | undefined> {
+  const url = Deno.env.get("POSTGRES_URL");
+  if (!url) {
+    return "POSTGRES_URL is not set (start servers with `deno task infra:up` and export what it prints)";
+  }
+  const sql = postgres(url, { max: 1, connect_timeout: 3, onnotice: () => {} });
+  try {
+    await sql`select 1`;
+    return undefined;
+  } catch (error) {
+    return `POSTGRES_URL does not answer: ${(error as Error).message}`;
+  } finally {
+    await sql.end({ timeout: 1 });
+  }
+}
+
+/** Serves an app on a free loopback port for a test. */
+export function serveForTest(app: App) {
+  const server = serveApp(app, { hostname: "127.0.0.1", port: 0 });
+  return { url: server.url, close: () => server.shutdown() };
+}
