@@ -118,6 +118,7 @@ function respondToError(error: Error, c: Context<AppEnv>, logger: Logger): Respo
       status,
       kind: malformed ? "malformed-body" : undefined,
       detail: malformed ? "the request body is not valid JSON" : error.message || undefined,
+      errors: malformed ? [{ field: "body", reason: "is not valid JSON" }] : undefined,
     });
   }
   logger.error("unhandled error", {

@@ -16,8 +16,11 @@ export type OAuthErrorCode =
  * with the problem-document members alongside so that it reads like every other error.
  */
 export class OAuthError extends ProblemError {
-  constructor(readonly code: OAuthErrorCode, readonly description: string) {
-    const status = code === "invalid_client" ? 401 : 400;
+  constructor(
+    readonly code: OAuthErrorCode,
+    readonly description: string,
+    status: 400 | 401 | 415 = code === "invalid_client" ? 401 : 400,
+  ) {
     super({
       status,
       kind: `oauth-${code.replaceAll("_", "-")}`,
