@@ -1,0 +1,165 @@
+import assert from "node:assert/strict";
+import { createRoute, z } from "@hono/zod-openapi";
+import { createApp } from "./app.ts";
+import { requireRole, tokenVerifier } from "./auth.ts";
+import { memoryLogger } from "./log.ts";
+import { problems } from "./openapi.ts";
+import { createLocalJWKSet, exportJWK, generateKeyPair, SignJWT } from "jose";
+
+async function testApp(options: { ready?: boolean } = {}) {
+  const { publicKey, privateKey } = await generateKeyPair("ES256");
+  const jwk = { ...(await exportJWK(publicKey)), kid: "k1", alg: "ES256" };
+  const logger = memoryLogger();
+  const app = createApp({
+    service: "test",
+    title: "Test",
+    version: "1.0.0",
+    logger,
+    bodyLimitBytes: 1024,
+    readiness: {
+      database: () => options.ready === false ? Promise.reject(new Error("down")) : Promise.resolve(),
+    },
+    verifyToken: tokenVerifier({
+      keys: createLocalJWKSet({ keys: [jwk] }),
+      issuer: "test",
+      audience: "shop",
+    }),
+  });
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/things/{id}",
+      request: {
+        params: z.object({ id: z.string().regex(/^\d+$/) }),
+        query: z.object({ mode: z.enum(["fast", "slow"]).optional() }),
+        body: {
+          required: true,
+          content: { "application/json": { schema: z.strictObject({ count: z.number().int().min(1) }) } },
+        },
+      },
+      responses: { 200: { description: "ok" }, ...problems(400) },
+    }),
+    (c) => c.json({ id: c.req.valid("param").id, count: c.req.valid("json").count }, 200),
+  );
+  app.get("/boom", () => {
+    throw new Error("secret database password in this message");
+  });
+  app.get("/admin", requireRole("admin"), (c) => c.json({ ok: true }));
+  const sign = (claims: Record<string, unknown>) =>
+    new SignJWT(claims).setProtectedHeader({ alg: "ES256", kid: "k1" }).setIssuer("test").setAudience("shop")
+      .setSubject("user-1").setIssuedAt().setExpirationTime("5m").setJti(crypto.randomUUID()).sign(
+        privateKey,
+      );
+  return { app, logger, sign };
+}
+
+const post = (body: string, headers: Record<string, string> = { "content-type": "application/json" }) => ({
+  method: "POST",
+  headers,
+  body,
+});
+
+Deno.test("a schema violation answers 400 naming each offending field", async () => {
+  const { app } = await testApp();
+  const response = await app.request("/things/abc", post(JSON.stringify({ count: 1 })));
+  assert.equal(response.status, 400);
+  assert.equal(response.headers.get("content-type"), "application/problem+json");
+  const problem = await response.json();
+  assert.equal(problem.type, "urn:multishop:problem:validation");
+  const fields = problem.errors.map((e: { field: string }) => e.field).sort();
+  assert.deepEqual(fields, ["path.id"]);
+  const second = await app.request("/things/1?mode=warp", post(JSON.stringify({ count: 0, extra: true })));
+  assert.deepEqual((await second.json()).errors.map((e: { field: string }) => e.field), ["query.mode"]);
+  const third = await app.request("/things/1", post(JSON.stringify({ count: 0, extra: true })));
+  assert.deepEqual((await third.json()).errors.map((e: { field: string }) => e.field).sort(), [
+    "count",
+    "extra",
+  ]);
+});
+
+Deno.test("valid input reaches the handler", async () => {
+  const { app } = await testApp();
+  const response = await app.request("/things/7", post(JSON.stringify({ count: 2 })));
+  assert.equal(response.status, 200);
+  assert.deepEqual(await response.json(), { id: "7", count: 2 });
+});
+
+Deno.test("unknown routes answer 404 and wrong methods 405 with Allow", async () => {
+  const { app } = await testApp();
+  const missing = await app.request("/nothing/here");
+  assert.equal(missing.status, 404);
+  assert.equal((await missing.json()).status, 404);
+  const wrong = await app.request("/things/7", { method: "DELETE" });
+  assert.equal(wrong.status, 405);
+  assert.equal(wrong.headers.get("allow"), "POST");
+  assert.equal((await wrong.json()).title, "Method Not Allowed");
+});
+
+Deno.test("an unexpected error answers 500 without internals and is logged with its stack", async () => {
+  const { app, logger } = await testApp();
+  const response = await app.request("/boom", { headers: { "x-request-id": "req-123" } });
+  assert.equal(response.status, 500);
+  const text = await response.text();
+  assert.doesNotMatch(text, /secret|password|stack|\.ts:/);
+  assert.equal(JSON.parse(text).requestId, "req-123");
+  const logged = logger.lines.find((line) => line.message === "unhandled error");
+  assert.match(String(logged?.stack), /secret database password/);
+});
+
+Deno.test("bodies over the limit answer 413", async () => {
+  const { app } = await testApp();
+  const response = await app.request("/things/7", post(JSON.stringify({ count: 1, pad: "x".repeat(5000) })));
+  assert.equal(response.status, 413);
+  assert.equal((await response.json()).type, "urn:multishop:problem:body-too-large");
+});
+
+Deno.test("one structured log line per request, with the request id and the user id", async () => {
+  const { app, logger, sign } = await testApp();
+  const token = await sign({ roles: ["admin"] });
+  const response = await app.request("/admin", {
+    headers: { authorization: `Bearer ${token}`, "x-request-id": "abc-1" },
+  });
+  assert.equal(response.status, 200);
+  assert.equal(response.headers.get("x-request-id"), "abc-1", "a sent request id is kept");
+  const lines = logger.lines.filter((line) => line.message === "request");
+  assert.equal(lines.length, 1);
+  const [line] = lines;
+  assert.equal(line.method, "GET");
+  assert.equal(line.path, "/admin");
+  assert.equal(line.status, 200);
+  assert.equal(line.requestId, "abc-1");
+  assert.equal(line.userId, "user-1");
+  assert.equal(typeof line.durationMs, "number");
+
+  const generated = await app.request("/nothing");
+  assert.match(generated.headers.get("x-request-id") ?? "", /^[0-9a-f-]{36}$/);
+});
+
+Deno.test("role guard: 401 without a token, 403 without the role, 401 for a bad token", async () => {
+  const { app, sign } = await testApp();
+  assert.equal((await app.request("/admin")).status, 401);
+  const customer = await sign({ roles: ["customer"] });
+  assert.equal(
+    (await app.request("/admin", { headers: { authorization: `Bearer ${customer}` } })).status,
+    403,
+  );
+  const bad = await app.request("/admin", { headers: { authorization: "Bearer abc.def.ghi" } });
+  assert.equal(bad.status, 401);
+  assert.match(bad.headers.get("www-authenticate") ?? "", /invalid_token/);
+});
+
+Deno.test("readiness reports each dependency and answers 503 when one fails", async () => {
+  const ready = await (await testApp()).app.request("/health/ready");
+  assert.equal(ready.status, 200);
+  const unready = await (await testApp({ ready: false })).app.request("/health/ready");
+  assert.equal(unready.status, 503);
+  assert.deepEqual(await unready.json(), { status: "unready", checks: { database: "failing" } });
+});
+
+Deno.test("the OpenAPI document describes the routes", async () => {
+  const { app } = await testApp();
+  const document = await (await app.request("/openapi.json")).json();
+  assert.equal(document.openapi, "3.1.0");
+  assert.ok(document.paths["/things/{id}"].post);
+  assert.ok(document.components.schemas.Problem);
+});

@@ -1,0 +1,19 @@
+/** A service with one slow route, run as a child process by the graceful-shutdown test. */
+import { createApp } from "../app.ts";
+import { createLogger } from "../log.ts";
+import { serveApp, shutdownOnSignal } from "../serve.ts";
+
+const logger = createLogger("slow", "info");
+const app = createApp({ service: "slow", title: "Slow", version: "0", logger, bodyLimitBytes: 1024 });
+app.get("/slow", async (c) => {
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  return c.json({ finished: true });
+});
+const server = serveApp(app, { hostname: "127.0.0.1", port: 0 });
+console.log(JSON.stringify({ listening: server.url }));
+await shutdownOnSignal({
+  servers: [server],
+  closers: [() => console.log(JSON.stringify({ closed: "pool" }))],
+  logger,
+  timeoutMs: 10_000,
+});
