@@ -41,15 +41,15 @@ export function createKeyRing(store: IdentityStore, options: KeyRingOptions) {
   async function rotate(onlyIfOlderThan?: Date): Promise<{ kid: string; activatesAt: Date } | undefined> {
     const { publicKey, privateKey } = await generateKeyPair(algorithm, { extractable: true });
     const kid = crypto.randomUUID();
-    const activatesAt = new Date(now() + options.activationDelaySeconds * 1000);
-    const rotated = await store.rotateSigningKey(
+    const activation = await store.rotateSigningKey(
       { kid, alg: algorithm, publicJwk: await exportJWK(publicKey), privateJwk: await exportJWK(privateKey) },
       options.clock(),
-      activatesAt,
+      new Date(now() + options.activationDelaySeconds * 1000),
       onlyIfOlderThan,
     );
     loaded = undefined;
-    if (!rotated) return undefined;
+    if (!activation) return undefined;
+    const activatesAt = activation;
     options.logger.info("signing key added", { kid, activatesAt: activatesAt.toISOString() });
     return { kid, activatesAt };
   }

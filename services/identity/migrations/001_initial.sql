@@ -6,7 +6,9 @@ create table users (
   surname text not null,
   password_hash text not null,
   roles text[] not null default array['customer'],
-  created_at timestamptz not null default now(),
+  -- Milliseconds, like the JavaScript dates that carry it into paging cursors: with microseconds a
+  -- cursor would fall just before its own row and pages would repeat it.
+  created_at timestamptz not null default date_trunc('milliseconds', now()),
   updated_at timestamptz not null default now()
 );
 -- Usernames and emails are unique regardless of case.

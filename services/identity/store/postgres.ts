@@ -255,7 +255,8 @@ export function createIdentityStore(sql: Sql) {
     },
 
     /**
-     * Adds a key that signs from `activatesAt` on, when the current key retires. With
+     * Adds a key that signs from `activatesAt` on, when the current key retires, and returns when it
+     * activates. With
      * `onlyIfOlderThan`, nothing happens when the newest key is younger: two instances rotating at
      * once make one new key.
      */
@@ -264,17 +265,19 @@ export function createIdentityStore(sql: Sql) {
       at: Date,
       activatesAt: Date,
       onlyIfOlderThan?: Date,
-    ): Promise<boolean> {
+    ): Promise<Date | undefined> {
       return await sql.begin(async (tx) => {
         await tx`select pg_advisory_xact_lock(hashtext('identity.signing_keys'))`;
         const [current] = await tx<{ kid: string; created_at: Date }[]>`
           select kid, created_at from signing_keys where retired_at is null`;
-        if (onlyIfOlderThan && current && current.created_at > onlyIfOlderThan) return false;
-        if (current) await tx`update signing_keys set retired_at = ${activatesAt} where kid = ${current.kid}`;
+        if (onlyIfOlderThan && current && current.created_at > onlyIfOlderThan) return undefined;
+        // The very first key has no predecessor to wait for.
+        const activation = current ? activatesAt : at;
+        if (current) await tx`update signing_keys set retired_at = ${activation} where kid = ${current.kid}`;
         await tx`insert into signing_keys (kid, alg, public_jwk, private_jwk, created_at, activates_at)
                  values (${key.kid}, ${key.alg}, ${tx.json(key.publicJwk as never)},
-                         ${tx.json(key.privateJwk as never)}, ${at}, ${current ? activatesAt : at})`;
-        return true;
+                         ${tx.json(key.privateJwk as never)}, ${at}, ${activation})`;
+        return activation;
       });
     },
 

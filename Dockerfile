@@ -1,0 +1,34 @@
+# One image per service, all from this file:
+#   docker build --build-arg SERVICE=identity --build-arg PORT=5001 -t multishop/identity .
+# (compose.yaml passes these build arguments for each service.)
+
+# Keep in step with the Deno version that .ci/run installs: deno.lock is written by it.
+ARG DENO_VERSION=2.9.6
+FROM denoland/deno:${DENO_VERSION}
+
+# The service folder under services/ to run, and the port it listens on.
+ARG SERVICE
+ARG PORT=8000
+RUN test -n "${SERVICE}" || { echo "build with --build-arg SERVICE=<name of a folder in services/>" >&2; exit 1; }
+ENV SERVICE=${SERVICE} \
+    PORT=${PORT} \
+    HOST=0.0.0.0
+
+WORKDIR /app
+RUN chown deno:deno /app
+USER deno
+
+# Only the workspace (root config, lock file, services/): not .infra/, node_modules/ or .git from the
+# host. A new workspace member outside services/ needs its own COPY line here.
+COPY --chown=deno:deno deno.json deno.lock ./
+COPY --chown=deno:deno services/ ./services/
+
+# Download and cache every dependency of the service at build time, exactly as locked, so that the
+# container starts without the network.
+RUN deno install --frozen --entrypoint "services/${SERVICE}/main.ts"
+
+EXPOSE ${PORT}
+
+# Shell form so that ${SERVICE} expands at run time; `exec` makes Deno receive the stop signal.
+# --allow-ffi: native npm addons (identity's @node-rs/argon2) load only with it.
+CMD exec deno run --allow-net --allow-env --allow-read --allow-write --allow-sys --allow-ffi "services/${SERVICE}/main.ts"

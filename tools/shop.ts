@@ -1,0 +1,105 @@
+/**
+ * What `start` and `seed` share: where each service's database is, and the demo accounts' credentials.
+ */
+import { z } from "zod";
+import { commonEnv, loadConfig, port, postgresEnv } from "@multishop/kit/config";
+import { type EmbeddedPostgres, startEmbeddedPostgres } from "@multishop/kit/embedded-postgres";
+import { ensureDatabase, serviceDatabaseUrl } from "@multishop/kit/postgres";
+import { demoCustomer } from "../services/identity/seed.ts";
+
+export const shopEnv = z.object({
+  ...commonEnv,
+  ...postgresEnv,
+  IDENTITY_PORT: port(5001),
+  ADMIN_EMAIL: z.email().optional(),
+  ADMIN_PASSWORD: z.string().optional(),
+});
+
+export type ShopConfig = z.infer<typeof shopEnv>;
+
+export const loadShopConfig = () => loadConfig(shopEnv);
+
+export interface ServiceDatabase {
+  url: string;
+  maxConnections: number;
+  /** Where the data is, for people reading the start-up banner. */
+  description: string;
+  stop(): Promise<void>;
+}
+
+/** The service's own database: embedded PGlite under the data folder, or its own database on POSTGRES_URL. */
+export async function serviceDatabase(config: ShopConfig, service: string): Promise<ServiceDatabase> {
+  if (config.POSTGRES_URL) {
+    const url = serviceDatabaseUrl(config.POSTGRES_URL, service);
+    await ensureDatabase(url);
+    const shown = new URL(url);
+    shown.password = shown.password ? "***" : "";
+    return {
+      url,
+      maxConnections: config.POSTGRES_POOL_MAX,
+      description: `PostgreSQL ${shown}`,
+      stop: async () => {},
+    };
+  }
+  const dataDir = `${config.DATA_DIR}/postgres/${service}`;
+  const embedded: EmbeddedPostgres = await startEmbeddedPostgres({ dataDir });
+  return { ...embedded, description: `embedded PostgreSQL (PGlite) in ${dataDir}` };
+}
+
+export interface DemoCredentials {
+  admin: { username: string; email: string; password: string; generated: boolean };
+  customer: { username: string; email: string; password: string };
+}
+
+/**
+ * The demo accounts' passwords are made once per data folder and kept there (never in the
+ * repository), so that every start prints the same ones. ADMIN_EMAIL/ADMIN_PASSWORD win when set.
+ */
+export async function demoCredentials(config: ShopConfig): Promise<DemoCredentials> {
+  const file = `${config.DATA_DIR}/credentials.json`;
+  let saved: { adminPassword: string; customerPassword: string } | undefined;
+  try {
+    saved = JSON.parse(await Deno.readTextFile(file));
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw new Error(`${file} cannot be read: ${error}`);
+  }
+  if (!saved) {
+    saved = { adminPassword: generatePassword(), customerPassword: generatePassword() };
+    await Deno.mkdir(config.DATA_DIR, { recursive: true });
+    await Deno.writeTextFile(file, JSON.stringify(saved, null, 2) + "\n", { mode: 0o600 });
+  }
+  const configured = config.ADMIN_EMAIL && config.ADMIN_PASSWORD;
+  return {
+    admin: {
+      username: "admin",
+      email: configured ? config.ADMIN_EMAIL! : "admin@multishop.local",
+      password: configured ? config.ADMIN_PASSWORD! : saved.adminPassword,
+      generated: !configured,
+    },
+    customer: {
+      username: demoCustomer.username,
+      email: demoCustomer.email,
+      password: saved.customerPassword,
+    },
+  };
+}
+
+function generatePassword(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(15));
+  return btoa(String.fromCharCode(...bytes)).replaceAll("+", "-").replaceAll("/", "_");
+}
+
+/** A step that may take a while, shown as it starts and when it is done. */
+export async function step<T>(label: string, work: () => Promise<T>): Promise<T> {
+  const started = performance.now();
+  const encoder = new TextEncoder();
+  Deno.stderr.writeSync(encoder.encode(`  ${label} ... `));
+  try {
+    const result = await work();
+    Deno.stderr.writeSync(encoder.encode(`done (${((performance.now() - started) / 1000).toFixed(1)} s)\n`));
+    return result;
+  } catch (error) {
+    Deno.stderr.writeSync(encoder.encode("failed\n"));
+    throw error;
+  }
+}
