@@ -8,7 +8,8 @@
  * Usage: `eval "$(deno task -q infra:up)"`. Progress goes to stderr; stdout carries only the
  * `export NAME=value` lines, which are also written to `.infra/env.sh`.
  *
- * Every server keeps its state, logs and pid file under `.infra/`, listens on 127.0.0.1 only, and is
+ * Every server keeps its state, logs and pid file under `.infra/` (PostgreSQL elsewhere when the
+ * checkout is in a folder its OS user cannot enter), listens on 127.0.0.1 only, and is
  * started detached so it outlives this process. Every step is idempotent: what already runs is left alone.
  */
 import { fileURLToPath } from "node:url";
@@ -27,9 +28,10 @@ const AMQP_PORT = 5672;
 const MONGO_PORT = 27017;
 const GCS_PORT = 4443;
 
-const PG_DIR = join(INFRA, "postgres");
-const PG_DATA = join(PG_DIR, "data");
-const PG_LOG = join(PG_DIR, "postgres.log");
+// Set by locatePostgres() once the postgres OS user exists.
+let PG_DIR = join(INFRA, "postgres");
+let PG_DATA = join(PG_DIR, "data");
+let PG_LOG = join(PG_DIR, "postgres.log");
 const REDIS_DIR = join(INFRA, "redis");
 const REDIS_LOG = join(REDIS_DIR, "redis.log");
 const REDIS_PID = join(RUN, "redis.pid");
@@ -459,14 +461,6 @@ async function initPostgres(bin: string): Promise<void> {
   }
   await Deno.mkdir(PG_DIR, { recursive: true });
   await Deno.remove(PG_DATA, { recursive: true }).catch(() => {}); // a half-made cluster from a failed run
-  if (isRoot) {
-    const reachable = await run(["runuser", "-u", "postgres", "--", "test", "-x", PG_DIR], {
-      allowFail: true,
-    });
-    if (reachable.code !== 0) {
-      throw new Error(`the postgres OS user cannot reach ${PG_DIR}; give the parent directories o+x`);
-    }
-  }
   const pwfile = join(PG_DIR, "pwfile");
   await Deno.writeTextFile(pwfile, "postgres\n", { mode: 0o600 });
   await chownToPostgres([PG_DIR, pwfile]);
@@ -913,10 +907,34 @@ async function all(tasks: Promise<unknown>[]): Promise<void> {
   }
 }
 
+/**
+ * As root, PostgreSQL runs as the postgres OS user, which must be able to enter its data folder. A
+ * checkout in a private folder (`mktemp -d`, a home directory) does not allow that; its cluster then
+ * lives under postgres's own home, in a folder named after the checkout's path.
+ */
+async function locatePostgres(): Promise<void> {
+  if (!isRoot) return;
+  const canEnter = await run(["runuser", "-u", "postgres", "--", "test", "-x", ROOT], { allowFail: true })
+    .then((result) => result.code === 0, () => false);
+  if (canEnter) return;
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(ROOT));
+  const name = Array.from(new Uint8Array(digest).slice(0, 6), (b) => b.toString(16).padStart(2, "0")).join(
+    "",
+  );
+  PG_DIR = join("/var/lib/postgresql/multishop", name);
+  PG_DATA = join(PG_DIR, "data");
+  PG_LOG = join(PG_DIR, "postgres.log");
+  if (!exists(PG_DIR)) {
+    log("postgres", `the postgres OS user cannot enter ${ROOT}; its cluster goes to ${PG_DIR}`);
+  }
+  await Deno.mkdir("/var/lib/postgresql/multishop", { recursive: true });
+}
+
 async function up(): Promise<void> {
   const started = performance.now();
   await Deno.mkdir(RUN, { recursive: true });
   await ensurePackages();
+  await locatePostgres();
   const env: Record<string, string> = {};
   const go = which("go");
   if (!go) {
@@ -952,6 +970,7 @@ async function up(): Promise<void> {
 }
 
 async function down(): Promise<void> {
+  await locatePostgres();
   await all([
     downGoServer(FERRETDB).then(downPostgres), // FerretDB holds connections to PostgreSQL
     downGoServer(FAKE_GCS),
