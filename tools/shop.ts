@@ -1,6 +1,7 @@
 /**
  * What `start` and `seed` share: where each service's database is, and the demo accounts' credentials.
  */
+import { base64url } from "jose";
 import { z } from "zod";
 import { commonEnv, loadConfig, port, postgresEnv } from "@multishop/kit/config";
 import { type EmbeddedPostgres, startEmbeddedPostgres } from "@multishop/kit/embedded-postgres";
@@ -85,8 +86,7 @@ export async function demoCredentials(config: ShopConfig): Promise<DemoCredentia
 }
 
 function generatePassword(): string {
-  const bytes = crypto.getRandomValues(new Uint8Array(15));
-  return btoa(String.fromCharCode(...bytes)).replaceAll("+", "-").replaceAll("/", "_");
+  return base64url.encode(crypto.getRandomValues(new Uint8Array(15)));
 }
 
 /** A step that may take a while, shown as it starts and when it is done. */

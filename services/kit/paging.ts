@@ -1,5 +1,6 @@
 /** Cursor paging, the same on every list: `limit` and `cursor` in, `{ items, nextCursor }` out. */
 import { z } from "@hono/zod-openapi";
+import { base64url } from "jose";
 import { ProblemError } from "./problem.ts";
 
 export const pagingQuery = {
@@ -8,17 +9,13 @@ export const pagingQuery = {
 };
 
 export function encodeCursor(position: unknown): string {
-  const bytes = new TextEncoder().encode(JSON.stringify(position));
-  return btoa(String.fromCharCode(...bytes)).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
+  return base64url.encode(JSON.stringify(position));
 }
 
 /** Decodes a cursor this service made; anything else is a 400 naming the `cursor` parameter. */
 export function decodeCursor<T>(cursor: string, schema: z.ZodType<T>): T {
   try {
-    const binary = atob(cursor.replaceAll("-", "+").replaceAll("_", "/"));
-    const parsed = schema.safeParse(
-      JSON.parse(new TextDecoder().decode(Uint8Array.from(binary, (c) => c.charCodeAt(0)))),
-    );
+    const parsed = schema.safeParse(JSON.parse(new TextDecoder().decode(base64url.decode(cursor))));
     if (parsed.success) return parsed.data;
   } catch {
     // falls through to the 400 below

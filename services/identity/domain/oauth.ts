@@ -1,6 +1,7 @@
 /** OAuth 2.0 (RFC 6749) rules of the token and revocation endpoints. No I/O. */
 import { z } from "@hono/zod-openapi";
 import { ProblemError } from "@multishop/kit/problem";
+import { base64url } from "jose";
 
 export type OAuthErrorCode =
   | "invalid_request"
@@ -117,6 +118,5 @@ export function judgeRefreshToken(token: RefreshTokenRecord, clientId: string, n
 
 /** Opaque refresh tokens: 256 random bits; only their hash is stored. */
 export function newRefreshToken(): string {
-  const bytes = crypto.getRandomValues(new Uint8Array(32));
-  return btoa(String.fromCharCode(...bytes)).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
+  return base64url.encode(crypto.getRandomValues(new Uint8Array(32)));
 }
