@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { base64url, createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from "jose";
+import { remoteKeySet, tokenVerifier } from "@multishop/kit/auth";
 import { postgresTargets } from "@multishop/kit/testing";
 import {
   passwordLogin,
@@ -47,6 +48,30 @@ for (const target of await postgresTargets()) {
           assert.equal(profile.status, 200);
           assert.equal((await profile.json()).username, account.username);
         }
+      });
+
+      await t.step("another service verifies identity's tokens with the kit's remote key set", async () => {
+        const { account, body: user } = await register(base);
+        const tokens = (await passwordLogin(base, account.username, account.password)).body;
+        const verifyAtService = tokenVerifier({
+          keys: remoteKeySet(`${base}/.well-known/jwks.json`),
+          issuer: testIssuer,
+          audience: "multishop",
+        });
+        const principal = await verifyAtService(tokens.access_token);
+        assert.deepEqual(principal, {
+          subject: user.id,
+          kind: "user",
+          roles: ["customer"],
+          scopes: [],
+          clientId: "storefront",
+        });
+        const otherAudience = tokenVerifier({
+          keys: remoteKeySet(`${base}/.well-known/jwks.json`),
+          issuer: testIssuer,
+          audience: "someone-else",
+        });
+        await assert.rejects(otherAudience(tokens.access_token));
       });
 
       await t.step("wrong password and unknown user get the same invalid_grant", async () => {
