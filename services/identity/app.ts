@@ -82,8 +82,7 @@ const json = <T extends z.ZodType>(schema: T, description: string) => ({
   description,
 });
 
-// Form and JSON bodies are both accepted; each is checked against the schema in the handler so that
-// a bad parameter answers an RFC 6749 error rather than a generic one.
+/** OAuth endpoints take their parameters as a form (RFC 6749) or, for convenience, as JSON. */
 const formOrJson = (schema: z.ZodType) => ({
   content: {
     "application/x-www-form-urlencoded": { schema },
@@ -390,15 +389,12 @@ function safeJsonParse(text: string): unknown {
   }
 }
 
+/** A parameter the grant's schema refuses is an RFC 6749 `invalid_request` naming it. */
 function parseOAuth<T>(schema: z.ZodType<T>, body: OAuthParameters): T {
   const result = schema.safeParse(body);
   if (result.success) return result.data;
-  throw invalidRequest(result.error);
-}
-
-function invalidRequest(error: z.ZodError): OAuthError {
-  const first = fieldErrors(error)[0];
-  return new OAuthError("invalid_request", first ? `${first.field}: ${first.reason}` : "invalid parameters");
+  const first = fieldErrors(result.error)[0];
+  throw new OAuthError("invalid_request", first ? `${first.field}: ${first.reason}` : "invalid parameters");
 }
 
 /** Client authentication: HTTP Basic (client_secret_basic) or parameters in the body (client_secret_post). */
