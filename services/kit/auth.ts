@@ -139,5 +139,16 @@ export function requireScope(scope: string) {
   });
 }
 
+/** The verifier a service builds from its AUTH_* variables (see authEnv in config.ts). */
+export function verifierFromConfig(
+  config: { AUTH_ISSUER: string; AUTH_AUDIENCE: string; AUTH_JWKS_URL: string },
+): TokenVerifier {
+  return tokenVerifier({
+    keys: remoteKeySet(config.AUTH_JWKS_URL),
+    issuer: config.AUTH_ISSUER,
+    audience: config.AUTH_AUDIENCE,
+  });
+}
+
 /** OpenAPI security requirement for routes that take a Bearer token. */
 export const bearerSecurity = [{ bearerAuth: [] }];

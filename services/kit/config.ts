@@ -63,3 +63,10 @@ export const postgresEnv = {
   POSTGRES_URL: z.url({ protocol: /^postgres(ql)?$/, error: "must be a postgres:// URL" }).optional(),
   POSTGRES_POOL_MAX: positiveInt(10),
 };
+
+/** Where a service finds identity, to verify the access tokens it is sent. */
+export const authEnv = {
+  AUTH_ISSUER: z.string().min(1).default("http://127.0.0.1:5001"),
+  AUTH_AUDIENCE: z.string().min(1).default("multishop"),
+  AUTH_JWKS_URL: z.url().default("http://127.0.0.1:5001/.well-known/jwks.json"),
+};

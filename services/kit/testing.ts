@@ -3,8 +3,10 @@
  * embedded one always, the real server named by POSTGRES_URL when it answers. With
  * MULTISHOP_REQUIRE_INFRA=1 an unreachable real server fails the suite instead of skipping it.
  */
+import { createLocalJWKSet, exportJWK, generateKeyPair, SignJWT } from "jose";
 import postgres from "postgres";
 import type { App } from "./app.ts";
+import { type TokenVerifier, tokenVerifier } from "./auth.ts";
 import { startEmbeddedPostgres } from "./embedded_postgres.ts";
 import { dropDatabase, ensureDatabase } from "./postgres.ts";
 import { serveApp } from "./serve.ts";
@@ -68,4 +70,32 @@ async function realPostgresProblem(): Promise<string | undefined> {
 export function serveForTest(app: App) {
   const server = serveApp(app, { hostname: "127.0.0.1", port: 0 });
   return { url: server.url, close: () => server.shutdown() };
+}
+
+/**
+ * A stand-in for identity in a service's own tests: it signs tokens with a fresh key, and the
+ * service verifies them with the kit's real verifier. Identity's own tests cover identity.
+ */
+export async function testTokenIssuer() {
+  const { publicKey, privateKey } = await generateKeyPair("ES256");
+  const jwks = { keys: [{ ...(await exportJWK(publicKey)), kid: "test-key", alg: "ES256" }] };
+  const issuer = "http://identity.test";
+  const audience = "multishop";
+  const verifyToken: TokenVerifier = tokenVerifier({ keys: createLocalJWKSet(jwks), issuer, audience });
+  const sign = (subject: string, claims: Record<string, unknown>) =>
+    new SignJWT(claims)
+      .setProtectedHeader({ alg: "ES256", kid: "test-key" })
+      .setIssuer(issuer)
+      .setAudience(audience)
+      .setSubject(subject)
+      .setIssuedAt()
+      .setExpirationTime("10m")
+      .setJti(crypto.randomUUID())
+      .sign(privateKey);
+  return {
+    verifyToken,
+    admin: (id = crypto.randomUUID()) => sign(id, { roles: ["customer", "admin"] }),
+    customer: (id = crypto.randomUUID()) => sign(id, { roles: ["customer"] }),
+    client: (id: string, scopes: string[]) => sign(id, { scope: scopes.join(" "), client_id: id }),
+  };
 }
