@@ -99,3 +99,39 @@ export async function testTokenIssuer() {
     client: (id: string, scopes: string[]) => sign(id, { scope: scopes.join(" "), client_id: id }),
   };
 }
+
+export interface AmqpTarget {
+  /** Set when the real broker cannot be used here and the suite may skip it. */
+  skip?: string;
+  /** AMQP_URL; throws when the broker is required (MULTISHOP_REQUIRE_INFRA=1) but unreachable. */
+  url(): string;
+}
+
+/** The real RabbitMQ named by AMQP_URL, for suites that also run against the in-process bus. */
+export async function amqpTarget(): Promise<AmqpTarget> {
+  const unreachable = await realAmqpProblem();
+  const target: AmqpTarget = {
+    skip: unreachable && !infraRequired ? unreachable : undefined,
+    url() {
+      if (unreachable) throw new Error(`real RabbitMQ is required but ${unreachable}`);
+      return Deno.env.get("AMQP_URL")!;
+    },
+  };
+  if (target.skip) console.log(`%cskipping real-RabbitMQ tests: ${target.skip}`, "color: yellow");
+  return target;
+}
+
+async function realAmqpProblem(): Promise<string | undefined> {
+  const url = Deno.env.get("AMQP_URL");
+  if (!url) return "AMQP_URL is not set (start servers with `deno task infra:up` and export what it prints)";
+  try {
+    // Loaded here, so the suites that never touch RabbitMQ do not load amqplib.
+    const { connect } = await import("amqplib");
+    // A full AMQP handshake, so wrong credentials or vhost count as unreachable too.
+    const connection = await connect(url, { timeout: 3000 });
+    await connection.close();
+    return undefined;
+  } catch (error) {
+    return `AMQP_URL does not answer: ${(error as Error).message}`;
+  }
+}
