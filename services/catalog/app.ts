@@ -1,0 +1,663 @@
+/** The catalog's HTTP routes, built from injected dependencies; no I/O happens at import. */
+import { createRoute, z } from "@hono/zod-openapi";
+import { type App, createApp, type ReadinessCheck } from "@multishop/kit/app";
+import { bearerSecurity, requireRole, type TokenVerifier } from "@multishop/kit/auth";
+import { publicCache } from "@multishop/kit/cache";
+import type { Logger } from "@multishop/kit/log";
+import { problems } from "@multishop/kit/openapi";
+import { decodeCursor, encodeCursor, pagingQuery } from "@multishop/kit/paging";
+import { ProblemError } from "@multishop/kit/problem";
+import type { Catalog } from "./catalog.ts";
+import { aboutSchema, type ContentItem, contentKinds, contentSchemas } from "./domain/content.ts";
+import {
+  brandInput,
+  brandPatch,
+  categoryInput,
+  categoryPatch,
+  contactInput,
+  idSchema,
+  moneySchema,
+  productCursor,
+  productInput,
+  productListQuery,
+  productPatch,
+} from "./domain/inputs.ts";
+import { type ProductStatus, sortValue } from "./domain/model.ts";
+import { foldText } from "./domain/text.ts";
+import type { CatalogStore } from "./store/types.ts";
+
+export interface CatalogAppDeps {
+  catalog: Catalog;
+  store: CatalogStore;
+  verifyToken: TokenVerifier;
+  logger: Logger;
+  bodyLimitBytes: number;
+  readiness: Record<string, ReadinessCheck>;
+  cache: { maxAgeSeconds: number; sharedMaxAgeSeconds: number };
+  clock: () => Date;
+}
+
+export const catalogDocument = {
+  title: "MultiShop Catalog",
+  version: "1.0.0",
+  description: "Categories, brands, products, storefront content and contact messages.",
+};
+
+const timestamps = { createdAt: z.string().datetime(), updatedAt: z.string().datetime() };
+const categorySchema = z.object({
+  id: z.string(),
+  name: z.string(),
+  slug: z.string(),
+  image: z.string().nullable(),
+  parentId: z.string().nullable(),
+  sortOrder: z.number().int(),
+  ...timestamps,
+}).openapi("Category");
+const categoryTreeSchema = categorySchema.extend({ children: z.array(categorySchema) }).openapi(
+  "CategoryTree",
+);
+const brandSchema = z.object({
+  id: z.string(),
+  name: z.string(),
+  slug: z.string(),
+  logo: z.string().nullable(),
+  ...timestamps,
+})
+  .openapi("Brand");
+const productSchema = z.object({
+  id: z.string(),
+  name: z.string(),
+  slug: z.string(),
+  description: z.string(),
+  info: z.string(),
+  images: z.array(z.object({ url: z.string(), alt: z.string() })),
+  price: moneySchema,
+  category: z.object({ id: z.string(), name: z.string(), slug: z.string(), parentId: z.string().nullable() }),
+  brand: z.object({ id: z.string(), name: z.string(), slug: z.string() }).nullable(),
+  attributes: z.array(z.object({ key: z.string(), value: z.string() })),
+  status: z.enum(["draft", "active", "archived"]),
+  ...timestamps,
+}).openapi("Product");
+const productSummary = z.object({ id: z.string(), name: z.string(), price: moneySchema }).nullable();
+const statsSchema = z.object({
+  products: z.number().int(),
+  activeProducts: z.number().int(),
+  categories: z.number().int(),
+  brands: z.number().int(),
+  averagePrice: z.number().nullable().openapi({ description: "in minor units" }),
+  cheapest: productSummary,
+  dearest: productSummary,
+}).openapi("CatalogStats");
+const contactSchema = z.object({
+  id: z.string(),
+  name: z.string(),
+  email: z.string(),
+  subject: z.string(),
+  message: z.string(),
+  read: z.boolean(),
+  createdAt: z.string().datetime(),
+}).openapi("ContactMessage");
+
+const json = <T extends z.ZodType>(schema: T, description: string) => ({
+  content: { "application/json": { schema } },
+  description,
+});
+const body = <T extends z.ZodType>(schema: T) => ({
+  required: true,
+  content: { "application/json": { schema } },
+});
+const idParam = z.object({ id: idSchema });
+const adminOnly = { security: bearerSecurity, middleware: [requireRole("admin")] };
+const noContent = { 204: { description: "Done" } };
+
+/** Dates become RFC 3339 strings on the way out, exactly as JSON.stringify writes them. */
+function plain<T>(value: T): T {
+  return JSON.parse(JSON.stringify(value));
+}
+
+export function createCatalogApp(deps: CatalogAppDeps): App {
+  const { catalog, store } = deps;
+  const app = createApp({
+    service: "catalog",
+    ...catalogDocument,
+    logger: deps.logger,
+    bodyLimitBytes: deps.bodyLimitBytes,
+    readiness: deps.readiness,
+    verifyToken: deps.verifyToken,
+  });
+  const cached = publicCache(deps.cache);
+  const isAdmin = (c: { get(key: "principal"): { roles: string[] } | undefined }) =>
+    c.get("principal")?.roles.includes("admin") ?? false;
+
+  // Categories
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/v1/categories",
+      tags: ["categories"],
+      summary: "Categories as a tree, in order",
+      middleware: [cached],
+      responses: {
+        200: json(
+          z.object({ items: z.array(categoryTreeSchema) }),
+          "Top-level categories with their children",
+        ),
+      },
+    }),
+    async (c) => {
+      const all = await store.categories.list();
+      const tree = all.filter((category) => !category.parentId).map((parent) => ({
+        ...parent,
+        children: all.filter((child) => child.parentId === parent.id),
+      }));
+      return c.json(plain({ items: tree }), 200);
+    },
+  );
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/v1/categories/{id}",
+      tags: ["categories"],
+      summary: "One category",
+      middleware: [cached],
+      request: { params: idParam },
+      responses: { 200: json(categorySchema, "The category"), ...problems(400, 404) },
+    }),
+    async (c) => {
+      const category = await store.categories.get(c.req.valid("param").id);
+      if (!category) throw new ProblemError({ status: 404, detail: "no such category" });
+      return c.json(plain(category), 200);
+    },
+  );
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/v1/categories",
+      tags: ["categories"],
+      summary: "Create a category",
+      ...adminOnly,
+      request: { body: body(categoryInput) },
+      responses: { 201: json(categorySchema, "The new category"), ...problems(400, 401, 403, 409, 415, 422) },
+    }),
+    async (c) => {
+      const category = await catalog.createCategory(c.req.valid("json"));
+      c.header("location", `/v1/categories/${category.id}`);
+      return c.json(plain(category), 201);
+    },
+  );
+  app.openapi(
+    createRoute({
+      method: "patch",
+      path: "/v1/categories/{id}",
+      tags: ["categories"],
+      summary: "Change a category",
+      ...adminOnly,
+      request: { params: idParam, body: body(categoryPatch) },
+      responses: {
+        200: json(categorySchema, "The category"),
+        ...problems(400, 401, 403, 404, 409, 415, 422),
+      },
+    }),
+    async (c) =>
+      c.json(plain(await catalog.updateCategory(c.req.valid("param").id, c.req.valid("json"))), 200),
+  );
+  app.openapi(
+    createRoute({
+      method: "delete",
+      path: "/v1/categories/{id}",
+      tags: ["categories"],
+      summary: "Delete an empty category",
+      ...adminOnly,
+      request: { params: idParam },
+      responses: { ...noContent, ...problems(400, 401, 403, 404, 409) },
+    }),
+    async (c) => {
+      await catalog.deleteCategory(c.req.valid("param").id);
+      return c.body(null, 204);
+    },
+  );
+
+  // Brands
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/v1/brands",
+      tags: ["brands"],
+      summary: "All brands by name",
+      middleware: [cached],
+      responses: { 200: json(z.object({ items: z.array(brandSchema) }), "Brands") },
+    }),
+    async (c) => c.json(plain({ items: await store.brands.list() }), 200),
+  );
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/v1/brands/{id}",
+      tags: ["brands"],
+      summary: "One brand",
+      middleware: [cached],
+      request: { params: idParam },
+      responses: { 200: json(brandSchema, "The brand"), ...problems(400, 404) },
+    }),
+    async (c) => {
+      const brand = await store.brands.get(c.req.valid("param").id);
+      if (!brand) throw new ProblemError({ status: 404, detail: "no such brand" });
+      return c.json(plain(brand), 200);
+    },
+  );
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/v1/brands",
+      tags: ["brands"],
+      summary: "Create a brand",
+      ...adminOnly,
+      request: { body: body(brandInput) },
+      responses: { 201: json(brandSchema, "The new brand"), ...problems(400, 401, 403, 409, 415) },
+    }),
+    async (c) => {
+      const brand = await catalog.createBrand(c.req.valid("json"));
+      c.header("location", `/v1/brands/${brand.id}`);
+      return c.json(plain(brand), 201);
+    },
+  );
+  app.openapi(
+    createRoute({
+      method: "patch",
+      path: "/v1/brands/{id}",
+      tags: ["brands"],
+      summary: "Change a brand",
+      ...adminOnly,
+      request: { params: idParam, body: body(brandPatch) },
+      responses: { 200: json(brandSchema, "The brand"), ...problems(400, 401, 403, 404, 409, 415) },
+    }),
+    async (c) => c.json(plain(await catalog.updateBrand(c.req.valid("param").id, c.req.valid("json"))), 200),
+  );
+  app.openapi(
+    createRoute({
+      method: "delete",
+      path: "/v1/brands/{id}",
+      tags: ["brands"],
+      summary: "Delete a brand without products",
+      ...adminOnly,
+      request: { params: idParam },
+      responses: { ...noContent, ...problems(400, 401, 403, 404, 409) },
+    }),
+    async (c) => {
+      await catalog.deleteBrand(c.req.valid("param").id);
+      return c.body(null, 204);
+    },
+  );
+
+  // Products
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/v1/products",
+      tags: ["products"],
+      summary: "Find products",
+      description: "Filters combine; `category` includes its subcategories; `q` ignores case and accents. " +
+        "Each product comes with its category and brand.",
+      middleware: [cached],
+      request: { query: productListQuery },
+      responses: {
+        200: json(
+          z.object({ items: z.array(productSchema), nextCursor: z.string().nullable() }),
+          "A page of products",
+        ),
+        ...problems(400, 401, 403),
+      },
+    }),
+    async (c) => {
+      const query = c.req.valid("query");
+      if (query.status !== "active" && !isAdmin(c)) {
+        throw new ProblemError({
+          status: 403,
+          kind: "forbidden",
+          detail: "only admins see products that are not active",
+        });
+      }
+      const statuses: ProductStatus[] = query.status === "any"
+        ? ["draft", "active", "archived"]
+        : [query.status];
+      const after = query.cursor ? decodeCursor(query.cursor, productCursor) : undefined;
+      if (after && after.sort !== query.sort) {
+        throw new ProblemError({
+          status: 400,
+          kind: "validation",
+          errors: [{ field: "query.cursor", reason: "belongs to another sort order" }],
+        });
+      }
+      const [category, brand] = await Promise.all([
+        query.category ? catalog.resolveCategory(query.category) : undefined,
+        query.brand ? catalog.resolveBrand(query.brand) : undefined,
+      ]);
+      if ((query.category && !category) || (query.brand && !brand)) {
+        return c.json({ items: [], nextCursor: null }, 200);
+      }
+      const search = query.q ? foldText(query.q) : undefined;
+      const items = await store.products.list({
+        statuses,
+        categoryId: category?.id,
+        brandId: brand?.id,
+        minPrice: query.minPrice,
+        maxPrice: query.maxPrice,
+        search: search || undefined,
+        sort: query.sort,
+        after,
+        limit: query.limit + 1,
+      });
+      const page = items.slice(0, query.limit);
+      const last = page.at(-1);
+      const nextCursor = items.length > query.limit && last
+        ? encodeCursor({ sort: query.sort, value: sortValue(last, query.sort), id: last.id })
+        : null;
+      return c.json(plain({ items: page, nextCursor }), 200);
+    },
+  );
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/v1/products/{id}",
+      tags: ["products"],
+      summary: "One product with its category and brand",
+      middleware: [cached],
+      request: { params: idParam },
+      responses: { 200: json(productSchema, "The product"), ...problems(400, 404) },
+    }),
+    async (c) => {
+      const product = await store.products.get(c.req.valid("param").id);
+      if (!product || (product.status !== "active" && !isAdmin(c))) {
+        throw new ProblemError({ status: 404, detail: "no such product" });
+      }
+      return c.json(plain(product), 200);
+    },
+  );
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/v1/products",
+      tags: ["products"],
+      summary: "Create a product",
+      ...adminOnly,
+      request: { body: body(productInput) },
+      responses: { 201: json(productSchema, "The new product"), ...problems(400, 401, 403, 409, 415, 422) },
+    }),
+    async (c) => {
+      const product = await catalog.createProduct(c.req.valid("json"));
+      c.header("location", `/v1/products/${product.id}`);
+      return c.json(plain(product), 201);
+    },
+  );
+  app.openapi(
+    createRoute({
+      method: "patch",
+      path: "/v1/products/{id}",
+      tags: ["products"],
+      summary: "Change a product (any subset of its fields)",
+      ...adminOnly,
+      request: { params: idParam, body: body(productPatch) },
+      responses: { 200: json(productSchema, "The product"), ...problems(400, 401, 403, 404, 409, 415, 422) },
+    }),
+    async (c) =>
+      c.json(plain(await catalog.updateProduct(c.req.valid("param").id, c.req.valid("json"))), 200),
+  );
+  app.openapi(
+    createRoute({
+      method: "delete",
+      path: "/v1/products/{id}",
+      tags: ["products"],
+      summary: "Delete a product",
+      ...adminOnly,
+      request: { params: idParam },
+      responses: { ...noContent, ...problems(400, 401, 403, 404) },
+    }),
+    async (c) => {
+      await catalog.deleteProduct(c.req.valid("param").id);
+      return c.body(null, 204);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/v1/catalog/stats",
+      tags: ["admin"],
+      summary: "Dashboard figures",
+      ...adminOnly,
+      responses: {
+        200: json(statsSchema, "Counts, average price, cheapest and dearest product"),
+        ...problems(401, 403),
+      },
+    }),
+    async (c) => c.json(await catalog.stats(), 200),
+  );
+
+  registerContentRoutes(app, deps, cached, isAdmin);
+  registerContactRoutes(app, deps);
+  return app;
+}
+
+function registerContentRoutes(
+  app: App,
+  deps: CatalogAppDeps,
+  cached: ReturnType<typeof publicCache>,
+  isAdmin: (c: { get(key: "principal"): { roles: string[] } | undefined }) => boolean,
+) {
+  const { store } = deps;
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/v1/content/about",
+      tags: ["content"],
+      summary: "The about page",
+      middleware: [cached],
+      responses: { 200: json(aboutSchema, "The about page"), ...problems(404) },
+    }),
+    async (c) => {
+      const about = await store.content.about();
+      if (!about) throw new ProblemError({ status: 404, detail: "the about page is not written yet" });
+      return c.json(about, 200);
+    },
+  );
+  app.openapi(
+    createRoute({
+      method: "put",
+      path: "/v1/content/about",
+      tags: ["content"],
+      summary: "Write the about page",
+      ...adminOnly,
+      request: { body: body(aboutSchema) },
+      responses: { 200: json(aboutSchema, "The about page"), ...problems(400, 401, 403, 415) },
+    }),
+    async (c) => {
+      const about = c.req.valid("json");
+      await store.content.setAbout(about);
+      return c.json(about, 200);
+    },
+  );
+
+  const toJson = (item: ContentItem) => ({
+    id: item.id,
+    ...item.fields,
+    active: item.active,
+    sortOrder: item.sortOrder,
+    createdAt: item.createdAt.toISOString(),
+    updatedAt: item.updatedAt.toISOString(),
+  });
+  for (const kind of contentKinds) {
+    const schema = contentSchemas[kind];
+    const output = z.object({ id: z.string(), ...timestamps }).passthrough().openapi(`Content.${kind}`);
+    const contentParams = z.object({ id: idSchema });
+    app.openapi(
+      createRoute({
+        method: "get",
+        path: `/v1/content/${kind}`,
+        tags: ["content"],
+        summary: `Active ${kind}, in order (admins may ask for all)`,
+        middleware: [cached],
+        request: { query: z.object({ all: z.enum(["true", "false"]).default("false") }) },
+        responses: { 200: json(z.object({ items: z.array(output) }), kind), ...problems(400, 403) },
+      }),
+      async (c) => {
+        const all = c.req.valid("query").all === "true";
+        if (all && !isAdmin(c)) {
+          throw new ProblemError({
+            status: 403,
+            kind: "forbidden",
+            detail: "only admins see inactive content",
+          });
+        }
+        return c.json({ items: (await store.content.list(kind, { activeOnly: !all })).map(toJson) }, 200);
+      },
+    );
+    app.openapi(
+      createRoute({
+        method: "post",
+        path: `/v1/content/${kind}`,
+        tags: ["content"],
+        summary: `Add to ${kind}`,
+        ...adminOnly,
+        request: { body: body(schema) },
+        responses: { 201: json(output, "The new item"), ...problems(400, 401, 403, 415) },
+      }),
+      async (c) => {
+        const { active, sortOrder, ...fields } = c.req.valid("json") as z.infer<typeof schema>;
+        const now = deps.clock();
+        const item: ContentItem = {
+          id: crypto.randomUUID(),
+          kind,
+          active,
+          sortOrder,
+          fields,
+          createdAt: now,
+          updatedAt: now,
+        };
+        await store.content.insert(item);
+        return c.json(toJson(item), 201);
+      },
+    );
+    app.openapi(
+      createRoute({
+        method: "put",
+        path: `/v1/content/${kind}/{id}`,
+        tags: ["content"],
+        summary: `Replace one of ${kind}`,
+        ...adminOnly,
+        request: { params: contentParams, body: body(schema) },
+        responses: { 200: json(output, "The item"), ...problems(400, 401, 403, 404, 415) },
+      }),
+      async (c) => {
+        const current = await store.content.get(kind, c.req.valid("param").id);
+        if (!current) throw new ProblemError({ status: 404, detail: `no such item in ${kind}` });
+        const { active, sortOrder, ...fields } = c.req.valid("json") as z.infer<typeof schema>;
+        const item: ContentItem = { ...current, active, sortOrder, fields, updatedAt: deps.clock() };
+        await store.content.replace(item);
+        return c.json(toJson(item), 200);
+      },
+    );
+    app.openapi(
+      createRoute({
+        method: "delete",
+        path: `/v1/content/${kind}/{id}`,
+        tags: ["content"],
+        summary: `Delete one of ${kind}`,
+        ...adminOnly,
+        request: { params: contentParams },
+        responses: { ...noContent, ...problems(400, 401, 403, 404) },
+      }),
+      async (c) => {
+        if (!await store.content.remove(kind, c.req.valid("param").id)) {
+          throw new ProblemError({ status: 404, detail: `no such item in ${kind}` });
+        }
+        return c.body(null, 204);
+      },
+    );
+  }
+}
+
+function registerContactRoutes(app: App, deps: CatalogAppDeps) {
+  const { store } = deps;
+  const cursorSchema = z.object({ createdAt: z.string().datetime(), id: z.string() });
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/v1/contact",
+      tags: ["contact"],
+      summary: "Send the shop a message",
+      request: { body: body(contactInput) },
+      responses: { 201: json(z.object({ id: z.string() }), "Received"), ...problems(400, 413, 415) },
+    }),
+    async (c) => {
+      const id = crypto.randomUUID();
+      await store.contact.insert({ id, ...c.req.valid("json"), read: false, createdAt: deps.clock() });
+      return c.json({ id }, 201);
+    },
+  );
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/v1/contact",
+      tags: ["contact"],
+      summary: "Messages sent to the shop, newest first",
+      ...adminOnly,
+      request: { query: z.object({ ...pagingQuery, unread: z.enum(["true", "false"]).default("false") }) },
+      responses: {
+        200: json(
+          z.object({ items: z.array(contactSchema), nextCursor: z.string().nullable() }),
+          "A page of messages",
+        ),
+        ...problems(400, 401, 403),
+      },
+    }),
+    async (c) => {
+      const { limit, cursor, unread } = c.req.valid("query");
+      const after = cursor ? decodeCursor(cursor, cursorSchema) : undefined;
+      const messages = await store.contact.list({
+        limit: limit + 1,
+        unreadOnly: unread === "true",
+        after: after && { createdAt: new Date(after.createdAt), id: after.id },
+      });
+      const page = messages.slice(0, limit);
+      const last = page.at(-1);
+      const nextCursor = messages.length > limit && last
+        ? encodeCursor({ createdAt: last.createdAt.toISOString(), id: last.id })
+        : null;
+      return c.json(plain({ items: page, nextCursor }), 200);
+    },
+  );
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/v1/contact/{id}/read",
+      tags: ["contact"],
+      summary: "Mark a message read",
+      ...adminOnly,
+      request: { params: idParam },
+      responses: { ...noContent, ...problems(400, 401, 403, 404) },
+    }),
+    async (c) => {
+      if (!await store.contact.markRead(c.req.valid("param").id)) {
+        throw new ProblemError({ status: 404, detail: "no such message" });
+      }
+      return c.body(null, 204);
+    },
+  );
+  app.openapi(
+    createRoute({
+      method: "delete",
+      path: "/v1/contact/{id}",
+      tags: ["contact"],
+      summary: "Delete a message",
+      ...adminOnly,
+      request: { params: idParam },
+      responses: { ...noContent, ...problems(400, 401, 403, 404) },
+    }),
+    async (c) => {
+      if (!await store.contact.remove(c.req.valid("param").id)) {
+        throw new ProblemError({ status: 404, detail: "no such message" });
+      }
+      return c.body(null, 204);
+    },
+  );
+}
