@@ -9,6 +9,9 @@ import { existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type Document, isScalar, isSeq, parseDocument, Scalar } from "yaml";
+import { loadCatalogConfig } from "../services/catalog/config.ts";
+import { loadIdentityConfig } from "../services/identity/config.ts";
+import { loadImagesConfig } from "../services/images/config.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const COMPOSE_FILE = join(ROOT, "compose.yaml");
@@ -450,4 +453,29 @@ Deno.test("rules catch a POSTGRES_URL database that nobody creates", () => {
     checkDatabases(renamed, realDisk),
     /"identty", which infra\/postgres-init.sql does not create/,
   );
+});
+
+/** Each built service's configuration loader, to check the environment compose gives it. */
+const configLoaders: Record<string, (env: Record<string, string>) => unknown> = {
+  identity: loadIdentityConfig,
+  catalog: loadCatalogConfig,
+  images: loadImagesConfig,
+};
+
+/** `${NAME:-default}` as compose would fill it with NAME unset. */
+function withDefaults(value: unknown): string {
+  return String(value).replace(/\$\{[A-Z_][A-Z0-9_]*:?-([^}]*)\}/g, "$1");
+}
+
+Deno.test("each service's container environment passes that service's own configuration check", () => {
+  for (const [name, service] of services(compose)) {
+    const serviceName = buildSpec(service)?.args?.SERVICE;
+    if (!serviceName) continue;
+    const load = configLoaders[serviceName];
+    assert.ok(load, `compose builds ${serviceName}, which this test does not know; add its config loader`);
+    const env = Object.fromEntries(
+      Object.entries(service.environment ?? {}).map(([key, value]) => [key, withDefaults(value)]),
+    );
+    assert.doesNotThrow(() => load(env), `${name}'s environment`);
+  }
 });

@@ -4,7 +4,9 @@
  */
 import { openApiDocument } from "@multishop/kit/app";
 import { createLogger } from "@multishop/kit/log";
+import { catalogDocument, createCatalogApp } from "../services/catalog/app.ts";
 import { createIdentityApp, type IdentityAppDeps, identityDocument } from "../services/identity/app.ts";
+import { createImagesApp, imagesDocument } from "../services/images/app.ts";
 
 type Document = ReturnType<typeof openApiDocument>;
 
@@ -18,17 +20,41 @@ function unused<T>(name: string): T {
 }
 
 export function serviceDocuments(): Record<string, Document> {
+  const logger = createLogger("openapi", "silent");
   const identityApp = createIdentityApp({
     identity: unused("identity"),
     store: unused("store"),
     keys: unused("keys"),
     tokens: unused("tokens"),
     verifyToken: unused<IdentityAppDeps["verifyToken"]>("verifyToken"),
-    logger: createLogger("openapi", "silent"),
+    logger,
     bodyLimitBytes: 1,
     readiness: {},
   });
-  return { identity: openApiDocument(identityApp, identityDocument) };
+  const catalogApp = createCatalogApp({
+    catalog: unused("catalog"),
+    store: unused("store"),
+    verifyToken: unused<IdentityAppDeps["verifyToken"]>("verifyToken"),
+    logger,
+    bodyLimitBytes: 1,
+    readiness: {},
+    cache: { maxAgeSeconds: 1, sharedMaxAgeSeconds: 1 },
+    clock: () => new Date(),
+  });
+  const imagesApp = createImagesApp({
+    store: unused("store"),
+    verifyToken: unused<IdentityAppDeps["verifyToken"]>("verifyToken"),
+    logger,
+    bodyLimitBytes: 1,
+    maxImageBytes: 1,
+    publicUrl: "http://127.0.0.1:5003",
+    readiness: {},
+  });
+  return {
+    identity: openApiDocument(identityApp, identityDocument),
+    catalog: openApiDocument(catalogApp, catalogDocument),
+    images: openApiDocument(imagesApp, imagesDocument),
+  };
 }
 
 /** The public API as one document: every service's paths, as the edge serves them. */

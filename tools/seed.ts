@@ -1,36 +1,33 @@
 /**
- * `deno task seed`: the demo data, into the configured stores (POSTGRES_URL, or the embedded ones in
- * the data folder while the shop is stopped). `start` does the same on an empty store.
+ * `deno task seed`: the demo data, into the configured stores (the servers in the environment, or the
+ * embedded ones in the data folder while the shop is stopped). `start` does the same on every start;
+ * what already exists is left alone.
  */
 import { runMain } from "@multishop/kit/config";
 import { createLogger } from "@multishop/kit/log";
-import { loadIdentityConfig } from "../services/identity/config.ts";
-import { startIdentity } from "../services/identity/main.ts";
-import { seedIdentity } from "../services/identity/seed.ts";
-import { demoCredentials, loadShopConfig, serviceDatabase, step } from "./shop.ts";
+import { messagingFromConfig } from "@multishop/kit/messaging";
+import { startServices } from "./services.ts";
+import { demoCredentials, loadShopConfig } from "./shop.ts";
 
 await runMain(async () => {
-  const config = loadShopConfig();
+  const config = { ...loadShopConfig(), LOG_LEVEL: "warn" as const };
   const credentials = await demoCredentials(config);
-  const logger = createLogger("seed", "warn");
   console.error("Seeding demo data");
-  const database = await step("identity database", () => serviceDatabase(config, "identity"));
+  const bus = await messagingFromConfig(config, createLogger("messaging", "warn"));
+  const services = await startServices(config, bus, credentials);
   try {
-    const identity = await startIdentity(loadIdentityConfig({ ...Deno.env.toObject(), LOG_LEVEL: "warn" }), {
-      postgres: database,
-      logger,
-    });
-    const created = await step(
-      "demo customer",
-      () => seedIdentity(identity.store, credentials.customer.password),
-    );
-    await identity.close();
+    const { identityCreated, catalog } = await services.seed();
     console.log(
-      created
+      identityCreated
         ? `customer ${credentials.customer.username} / ${credentials.customer.password}`
         : `customer ${credentials.customer.username} already exists; its password is unchanged`,
     );
+    console.log(
+      `catalog: ${catalog.categories} categories, ${catalog.brands} brands, ${catalog.products} products ` +
+        `(${catalog.created} items added)`,
+    );
   } finally {
-    await database.stop();
+    await services.close();
+    await bus.close();
   }
 });

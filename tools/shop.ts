@@ -5,13 +5,17 @@ import { base64url } from "jose";
 import { z } from "zod";
 import { commonEnv, loadConfig, port, postgresEnv } from "@multishop/kit/config";
 import { type EmbeddedPostgres, startEmbeddedPostgres } from "@multishop/kit/embedded-postgres";
+import { messagingEnv } from "@multishop/kit/messaging";
 import { ensureDatabase, serviceDatabaseUrl } from "@multishop/kit/postgres";
 import { demoCustomer } from "../services/identity/seed.ts";
 
 export const shopEnv = z.object({
   ...commonEnv,
   ...postgresEnv,
+  ...messagingEnv,
   IDENTITY_PORT: port(5001),
+  CATALOG_PORT: port(5002),
+  IMAGES_PORT: port(5003),
   ADMIN_EMAIL: z.email().optional(),
   ADMIN_PASSWORD: z.string().optional(),
 });

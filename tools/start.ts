@@ -4,31 +4,28 @@
  */
 import { runMain } from "@multishop/kit/config";
 import { createLogger } from "@multishop/kit/log";
+import { messagingFromConfig } from "@multishop/kit/messaging";
 import { serveApp, shutdownOnSignal } from "@multishop/kit/serve";
-import { loadIdentityConfig } from "../services/identity/config.ts";
-import { startIdentity } from "../services/identity/main.ts";
-import { seedIdentity } from "../services/identity/seed.ts";
-import { demoCredentials, loadShopConfig, serviceDatabase, step } from "./shop.ts";
+import { startServices } from "./services.ts";
+import { demoCredentials, loadShopConfig, step } from "./shop.ts";
 
 await runMain(async () => {
   const config = loadShopConfig();
   const credentials = await demoCredentials(config);
-  const logger = createLogger("identity", config.LOG_LEVEL);
+  const logger = createLogger("start", config.LOG_LEVEL);
   console.error("Starting MultiShop Edge");
 
-  const database = await step("identity database", () => serviceDatabase(config, "identity"));
-  const identityConfig = loadIdentityConfig({
-    ...Deno.env.toObject(),
-    PORT: String(config.IDENTITY_PORT),
-    ADMIN_EMAIL: credentials.admin.email,
-    ADMIN_PASSWORD: credentials.admin.password,
-  });
-  const identity = await step(
-    "identity service",
-    () => startIdentity(identityConfig, { postgres: database, logger }),
+  const bus = await step(
+    "messaging",
+    () => messagingFromConfig(config, createLogger("messaging", config.LOG_LEVEL)),
   );
-  await step("demo data", () => seedIdentity(identity.store, credentials.customer.password));
-  const server = serveApp(identity.app, { hostname: config.HOST, port: config.IDENTITY_PORT });
+  const services = await startServices(config, bus, credentials);
+  const seeded = await services.seed();
+  const serve = (app: Parameters<typeof serveApp>[0], port: number) =>
+    serveApp(app, { hostname: config.HOST, port });
+  const identity = serve(services.identity.app, services.identity.port);
+  const catalog = serve(services.catalog.app, services.catalog.port);
+  const images = serve(services.images.app, services.images.port);
 
   const adminNote = credentials.admin.generated
     ? " (generated; set ADMIN_EMAIL and ADMIN_PASSWORD to choose)"
@@ -36,21 +33,25 @@ await runMain(async () => {
   console.log(`
 MultiShop Edge is running (Ctrl+C stops it)
 
-  identity  ${server.url}   ${database.description}
-            API document: ${server.url}/openapi.json
+  identity  ${identity.url}   ${services.identity.database}
+  catalog   ${catalog.url}   ${services.catalog.where}; ${seeded.catalog.products} demo products
+  images    ${images.url}   ${services.images.where}
+  messaging ${config.AMQP_URL ? "RabbitMQ (AMQP_URL)" : "in process"}
+  Each service describes itself at <url>/openapi.json.
 
 Accounts (kept in ${config.DATA_DIR}/credentials.json)
   admin     ${credentials.admin.email} / ${credentials.admin.password}${adminNote}
   customer  ${credentials.customer.username} / ${credentials.customer.password}
 
-Sign in as the customer:
-  curl -s ${server.url}/oauth/token -d grant_type=password -d client_id=storefront \\
+Try:
+  curl -s '${catalog.url}/v1/products?q=linen&category=women&limit=3'
+  curl -s ${identity.url}/oauth/token -d grant_type=password -d client_id=storefront \\
        -d username=${credentials.customer.username} -d password='${credentials.customer.password}'
 `);
 
   await shutdownOnSignal({
-    servers: [server],
-    closers: [identity.close, database.stop],
+    servers: [identity, catalog, images],
+    closers: [services.close, () => bus.close()],
     logger,
     timeoutMs: config.SHUTDOWN_TIMEOUT_MS,
   });
