@@ -4,7 +4,7 @@ import { type App, createApp, type ReadinessCheck } from "@multishop/kit/app";
 import { bearerSecurity, requireRole, type TokenVerifier } from "@multishop/kit/auth";
 import { publicCache } from "@multishop/kit/cache";
 import type { Logger } from "@multishop/kit/log";
-import { problems } from "@multishop/kit/openapi";
+import { jsonBody, jsonResponse, problems } from "@multishop/kit/openapi";
 import { decodeCursor, encodeCursor, pagingQuery } from "@multishop/kit/paging";
 import { ProblemError } from "@multishop/kit/problem";
 import type { Catalog } from "./catalog.ts";
@@ -98,14 +98,6 @@ const contactSchema = z.object({
   createdAt: z.string().datetime(),
 }).openapi("ContactMessage");
 
-const json = <T extends z.ZodType>(schema: T, description: string) => ({
-  content: { "application/json": { schema } },
-  description,
-});
-const body = <T extends z.ZodType>(schema: T) => ({
-  required: true,
-  content: { "application/json": { schema } },
-});
 const idParam = z.object({ id: idSchema });
 const adminOnly = { security: bearerSecurity, middleware: [requireRole("admin")] };
 const noContent = { 204: { description: "Done" } };
@@ -138,7 +130,7 @@ export function createCatalogApp(deps: CatalogAppDeps): App {
       summary: "Categories as a tree, in order",
       middleware: [cached],
       responses: {
-        200: json(
+        200: jsonResponse(
           z.object({ items: z.array(categoryTreeSchema) }),
           "Top-level categories with their children",
         ),
@@ -161,7 +153,7 @@ export function createCatalogApp(deps: CatalogAppDeps): App {
       summary: "One category",
       middleware: [cached],
       request: { params: idParam },
-      responses: { 200: json(categorySchema, "The category"), ...problems(400, 404) },
+      responses: { 200: jsonResponse(categorySchema, "The category"), ...problems(400, 404) },
     }),
     async (c) => {
       const category = await store.categories.get(c.req.valid("param").id);
@@ -176,8 +168,11 @@ export function createCatalogApp(deps: CatalogAppDeps): App {
       tags: ["categories"],
       summary: "Create a category",
       ...adminOnly,
-      request: { body: body(categoryInput) },
-      responses: { 201: json(categorySchema, "The new category"), ...problems(400, 401, 403, 409, 415, 422) },
+      request: { body: jsonBody(categoryInput) },
+      responses: {
+        201: jsonResponse(categorySchema, "The new category"),
+        ...problems(400, 401, 403, 409, 415, 422),
+      },
     }),
     async (c) => {
       const category = await catalog.createCategory(c.req.valid("json"));
@@ -192,9 +187,9 @@ export function createCatalogApp(deps: CatalogAppDeps): App {
       tags: ["categories"],
       summary: "Change a category",
       ...adminOnly,
-      request: { params: idParam, body: body(categoryPatch) },
+      request: { params: idParam, body: jsonBody(categoryPatch) },
       responses: {
-        200: json(categorySchema, "The category"),
+        200: jsonResponse(categorySchema, "The category"),
         ...problems(400, 401, 403, 404, 409, 415, 422),
       },
     }),
@@ -225,7 +220,7 @@ export function createCatalogApp(deps: CatalogAppDeps): App {
       tags: ["brands"],
       summary: "All brands by name",
       middleware: [cached],
-      responses: { 200: json(z.object({ items: z.array(brandSchema) }), "Brands") },
+      responses: { 200: jsonResponse(z.object({ items: z.array(brandSchema) }), "Brands") },
     }),
     async (c) => c.json(plain({ items: await store.brands.list() }), 200),
   );
@@ -237,7 +232,7 @@ export function createCatalogApp(deps: CatalogAppDeps): App {
       summary: "One brand",
       middleware: [cached],
       request: { params: idParam },
-      responses: { 200: json(brandSchema, "The brand"), ...problems(400, 404) },
+      responses: { 200: jsonResponse(brandSchema, "The brand"), ...problems(400, 404) },
     }),
     async (c) => {
       const brand = await store.brands.get(c.req.valid("param").id);
@@ -252,8 +247,8 @@ export function createCatalogApp(deps: CatalogAppDeps): App {
       tags: ["brands"],
       summary: "Create a brand",
       ...adminOnly,
-      request: { body: body(brandInput) },
-      responses: { 201: json(brandSchema, "The new brand"), ...problems(400, 401, 403, 409, 415) },
+      request: { body: jsonBody(brandInput) },
+      responses: { 201: jsonResponse(brandSchema, "The new brand"), ...problems(400, 401, 403, 409, 415) },
     }),
     async (c) => {
       const brand = await catalog.createBrand(c.req.valid("json"));
@@ -268,8 +263,8 @@ export function createCatalogApp(deps: CatalogAppDeps): App {
       tags: ["brands"],
       summary: "Change a brand",
       ...adminOnly,
-      request: { params: idParam, body: body(brandPatch) },
-      responses: { 200: json(brandSchema, "The brand"), ...problems(400, 401, 403, 404, 409, 415) },
+      request: { params: idParam, body: jsonBody(brandPatch) },
+      responses: { 200: jsonResponse(brandSchema, "The brand"), ...problems(400, 401, 403, 404, 409, 415) },
     }),
     async (c) => c.json(plain(await catalog.updateBrand(c.req.valid("param").id, c.req.valid("json"))), 200),
   );
@@ -301,7 +296,7 @@ export function createCatalogApp(deps: CatalogAppDeps): App {
       middleware: [cached],
       request: { query: productListQuery },
       responses: {
-        200: json(
+        200: jsonResponse(
           z.object({ items: z.array(productSchema), nextCursor: z.string().nullable() }),
           "A page of products",
         ),
@@ -363,7 +358,7 @@ export function createCatalogApp(deps: CatalogAppDeps): App {
       summary: "One product with its category and brand",
       middleware: [cached],
       request: { params: idParam },
-      responses: { 200: json(productSchema, "The product"), ...problems(400, 404) },
+      responses: { 200: jsonResponse(productSchema, "The product"), ...problems(400, 404) },
     }),
     async (c) => {
       const product = await store.products.get(c.req.valid("param").id);
@@ -380,8 +375,11 @@ export function createCatalogApp(deps: CatalogAppDeps): App {
       tags: ["products"],
       summary: "Create a product",
       ...adminOnly,
-      request: { body: body(productInput) },
-      responses: { 201: json(productSchema, "The new product"), ...problems(400, 401, 403, 409, 415, 422) },
+      request: { body: jsonBody(productInput) },
+      responses: {
+        201: jsonResponse(productSchema, "The new product"),
+        ...problems(400, 401, 403, 409, 415, 422),
+      },
     }),
     async (c) => {
       const product = await catalog.createProduct(c.req.valid("json"));
@@ -396,8 +394,11 @@ export function createCatalogApp(deps: CatalogAppDeps): App {
       tags: ["products"],
       summary: "Change a product (any subset of its fields)",
       ...adminOnly,
-      request: { params: idParam, body: body(productPatch) },
-      responses: { 200: json(productSchema, "The product"), ...problems(400, 401, 403, 404, 409, 415, 422) },
+      request: { params: idParam, body: jsonBody(productPatch) },
+      responses: {
+        200: jsonResponse(productSchema, "The product"),
+        ...problems(400, 401, 403, 404, 409, 415, 422),
+      },
     }),
     async (c) =>
       c.json(plain(await catalog.updateProduct(c.req.valid("param").id, c.req.valid("json"))), 200),
@@ -426,7 +427,7 @@ export function createCatalogApp(deps: CatalogAppDeps): App {
       summary: "Dashboard figures",
       ...adminOnly,
       responses: {
-        200: json(statsSchema, "Counts, average price, cheapest and dearest product"),
+        200: jsonResponse(statsSchema, "Counts, average price, cheapest and dearest product"),
         ...problems(401, 403),
       },
     }),
@@ -452,7 +453,7 @@ function registerContentRoutes(
       tags: ["content"],
       summary: "The about page",
       middleware: [cached],
-      responses: { 200: json(aboutSchema, "The about page"), ...problems(404) },
+      responses: { 200: jsonResponse(aboutSchema, "The about page"), ...problems(404) },
     }),
     async (c) => {
       const about = await store.content.about();
@@ -467,8 +468,8 @@ function registerContentRoutes(
       tags: ["content"],
       summary: "Write the about page",
       ...adminOnly,
-      request: { body: body(aboutSchema) },
-      responses: { 200: json(aboutSchema, "The about page"), ...problems(400, 401, 403, 415) },
+      request: { body: jsonBody(aboutSchema) },
+      responses: { 200: jsonResponse(aboutSchema, "The about page"), ...problems(400, 401, 403, 415) },
     }),
     async (c) => {
       const about = c.req.valid("json");
@@ -497,7 +498,7 @@ function registerContentRoutes(
         summary: `Active ${kind}, in order (admins may ask for all)`,
         middleware: [cached],
         request: { query: z.object({ all: z.enum(["true", "false"]).default("false") }) },
-        responses: { 200: json(z.object({ items: z.array(output) }), kind), ...problems(400, 403) },
+        responses: { 200: jsonResponse(z.object({ items: z.array(output) }), kind), ...problems(400, 403) },
       }),
       async (c) => {
         const all = c.req.valid("query").all === "true";
@@ -518,8 +519,8 @@ function registerContentRoutes(
         tags: ["content"],
         summary: `Add to ${kind}`,
         ...adminOnly,
-        request: { body: body(schema) },
-        responses: { 201: json(output, "The new item"), ...problems(400, 401, 403, 415) },
+        request: { body: jsonBody(schema) },
+        responses: { 201: jsonResponse(output, "The new item"), ...problems(400, 401, 403, 415) },
       }),
       async (c) => {
         const { active, sortOrder, ...fields } = c.req.valid("json") as z.infer<typeof schema>;
@@ -544,8 +545,8 @@ function registerContentRoutes(
         tags: ["content"],
         summary: `Replace one of ${kind}`,
         ...adminOnly,
-        request: { params: contentParams, body: body(schema) },
-        responses: { 200: json(output, "The item"), ...problems(400, 401, 403, 404, 415) },
+        request: { params: contentParams, body: jsonBody(schema) },
+        responses: { 200: jsonResponse(output, "The item"), ...problems(400, 401, 403, 404, 415) },
       }),
       async (c) => {
         const current = await store.content.get(kind, c.req.valid("param").id);
@@ -585,8 +586,8 @@ function registerContactRoutes(app: App, deps: CatalogAppDeps) {
       path: "/v1/contact",
       tags: ["contact"],
       summary: "Send the shop a message",
-      request: { body: body(contactInput) },
-      responses: { 201: json(z.object({ id: z.string() }), "Received"), ...problems(400, 413, 415) },
+      request: { body: jsonBody(contactInput) },
+      responses: { 201: jsonResponse(z.object({ id: z.string() }), "Received"), ...problems(400, 413, 415) },
     }),
     async (c) => {
       const id = crypto.randomUUID();
@@ -603,7 +604,7 @@ function registerContactRoutes(app: App, deps: CatalogAppDeps) {
       ...adminOnly,
       request: { query: z.object({ ...pagingQuery, unread: z.enum(["true", "false"]).default("false") }) },
       responses: {
-        200: json(
+        200: jsonResponse(
           z.object({ items: z.array(contactSchema), nextCursor: z.string().nullable() }),
           "A page of messages",
         ),

@@ -11,7 +11,7 @@ import {
 } from "@multishop/kit/auth";
 import type { Logger } from "@multishop/kit/log";
 import { decodeCursor, encodeCursor, pagingQuery } from "@multishop/kit/paging";
-import { problems } from "@multishop/kit/openapi";
+import { jsonBody, jsonResponse, problems } from "@multishop/kit/openapi";
 import { clientAuthSchema, OAuthError, revocationRequestSchema, tokenRequestSchema } from "./domain/oauth.ts";
 import { registrationSchema, rolesSchema, type User } from "./domain/users.ts";
 import type { Identity, TokenSettings } from "./identity.ts";
@@ -77,11 +77,6 @@ const revocationParameters = z.object({
   client_secret: z.string().optional(),
 }).openapi("RevocationRequest");
 
-const json = <T extends z.ZodType>(schema: T, description: string) => ({
-  content: { "application/json": { schema } },
-  description,
-});
-
 /** OAuth endpoints take their parameters as a form (RFC 6749) or, for convenience, as JSON. */
 const formOrJson = (schema: z.ZodType) => ({
   content: {
@@ -110,9 +105,9 @@ export function createIdentityApp(deps: IdentityAppDeps): App {
       path: "/v1/auth/register",
       tags: ["accounts"],
       summary: "Create a customer account",
-      request: { body: { required: true, content: { "application/json": { schema: registrationSchema } } } },
+      request: { body: jsonBody(registrationSchema) },
       responses: {
-        201: json(userSchema, "The new account"),
+        201: jsonResponse(userSchema, "The new account"),
         ...problems(400, 409, 413, 415),
       },
     }),
@@ -133,9 +128,12 @@ export function createIdentityApp(deps: IdentityAppDeps): App {
       summary: "Issue tokens (password, client_credentials and refresh_token grants)",
       request: { body: formOrJson(tokenParameters) },
       responses: {
-        200: json(tokenResponseSchema, "Tokens"),
-        400: json(oauthErrorSchema, "RFC 6749 error: invalid_request, invalid_grant, invalid_scope, ..."),
-        401: json(oauthErrorSchema, "invalid_client"),
+        200: jsonResponse(tokenResponseSchema, "Tokens"),
+        400: jsonResponse(
+          oauthErrorSchema,
+          "RFC 6749 error: invalid_request, invalid_grant, invalid_scope, ...",
+        ),
+        401: jsonResponse(oauthErrorSchema, "invalid_client"),
         ...problems(413, 415),
       },
     }),
@@ -158,8 +156,8 @@ export function createIdentityApp(deps: IdentityAppDeps): App {
       request: { body: formOrJson(revocationParameters) },
       responses: {
         200: { description: "Revoked, or unknown (answered alike)" },
-        400: json(oauthErrorSchema, "RFC 6749/7009 error"),
-        401: json(oauthErrorSchema, "invalid_client"),
+        400: jsonResponse(oauthErrorSchema, "RFC 6749/7009 error"),
+        401: jsonResponse(oauthErrorSchema, "invalid_client"),
         ...problems(413, 415),
       },
     }),
@@ -178,7 +176,7 @@ export function createIdentityApp(deps: IdentityAppDeps): App {
       tags: ["oauth"],
       summary: "The public keys that verify access tokens",
       responses: {
-        200: json(z.object({ keys: z.array(z.record(z.string(), z.unknown())) }), "JSON Web Key Set"),
+        200: jsonResponse(z.object({ keys: z.array(z.record(z.string(), z.unknown())) }), "JSON Web Key Set"),
       },
     }),
     async (c) => {
@@ -193,7 +191,7 @@ export function createIdentityApp(deps: IdentityAppDeps): App {
       path: "/.well-known/openid-configuration",
       tags: ["oauth"],
       summary: "Authorization server metadata",
-      responses: { 200: json(z.record(z.string(), z.unknown()), "Metadata (RFC 8414 fields)") },
+      responses: { 200: jsonResponse(z.record(z.string(), z.unknown()), "Metadata (RFC 8414 fields)") },
     }),
     (c) => {
       const issuer = deps.tokens.issuer;
@@ -233,7 +231,7 @@ export function createIdentityApp(deps: IdentityAppDeps): App {
       summary: "The signed-in user",
       security: bearerSecurity,
       middleware: [requireUser],
-      responses: { 200: json(userSchema, "The caller's account"), ...problems(401, 403, 404) },
+      responses: { 200: jsonResponse(userSchema, "The caller's account"), ...problems(401, 403, 404) },
     }),
     async (c) => c.json(toUserJson(await deps.identity.user(principalOf(c).subject)), 200),
   );
@@ -255,7 +253,7 @@ export function createIdentityApp(deps: IdentityAppDeps): App {
         }),
       },
       responses: {
-        200: json(
+        200: jsonResponse(
           z.object({
             items: z.array(userSchema),
             nextCursor: z.string().nullable(),
@@ -292,7 +290,7 @@ export function createIdentityApp(deps: IdentityAppDeps): App {
       security: bearerSecurity,
       middleware: [requireRole("admin")],
       responses: {
-        200: json(z.object({ count: z.number().int() }), "The user count"),
+        200: jsonResponse(z.object({ count: z.number().int() }), "The user count"),
         ...problems(401, 403),
       },
     }),
@@ -315,7 +313,7 @@ export function createIdentityApp(deps: IdentityAppDeps): App {
         },
       },
       responses: {
-        200: json(userSchema, "The user with the new roles"),
+        200: jsonResponse(userSchema, "The user with the new roles"),
         ...problems(400, 401, 403, 404, 409, 415),
       },
     }),
@@ -337,7 +335,7 @@ export function createIdentityApp(deps: IdentityAppDeps): App {
       security: bearerSecurity,
       middleware: [requireRole("admin")],
       responses: {
-        201: json(z.object({ kid: z.string(), activatesAt: z.string().datetime() }), "The new key"),
+        201: jsonResponse(z.object({ kid: z.string(), activatesAt: z.string().datetime() }), "The new key"),
         ...problems(401, 403),
       },
     }),

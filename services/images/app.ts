@@ -4,7 +4,7 @@ import { createMiddleware } from "hono/factory";
 import { type App, type AppEnv, createApp, type ReadinessCheck } from "@multishop/kit/app";
 import { bearerSecurity, requireRole, type TokenVerifier } from "@multishop/kit/auth";
 import type { Logger } from "@multishop/kit/log";
-import { problems } from "@multishop/kit/openapi";
+import { jsonBody, jsonResponse, problems } from "@multishop/kit/openapi";
 import { ProblemError } from "@multishop/kit/problem";
 import { acceptedContentTypes, cacheForever, imageIdPattern, inspectUpload, newImageId } from "./domain.ts";
 import type { ImageStore } from "./store/types.ts";
@@ -100,7 +100,7 @@ export function createImagesApp(deps: ImagesAppDeps): App {
       middleware: [requireRole("admin"), multipartOnly],
       request: { body: { required: true, content: { "multipart/form-data": { schema: uploadSchema } } } },
       responses: {
-        201: { content: { "application/json": { schema: imageSchema } }, description: "The stored image" },
+        201: jsonResponse(imageSchema, "The stored image"),
         ...problems(400, 401, 403, 413, 415),
       },
     }),

@@ -1,9 +1,9 @@
 /**
  * Placeholder product photos for the demo catalog: a PNG with a soft two-colour gradient and
- * diagonal bands, its hue chosen per category. Encoded here (deflate from node:zlib) so the demo
- * needs no image files in the repository.
+ * diagonal bands, its hue chosen per category. Encoded here (deflate and CRC from node:zlib) so the
+ * demo needs no image files in the repository.
  */
-import { deflateSync } from "node:zlib";
+import { crc32, deflateSync } from "node:zlib";
 
 export function placeholderPng(
   options: { width: number; height: number; hue: number; variant: number },
@@ -23,6 +23,11 @@ export function placeholderPng(
       }
     }
   }
+  return encodePng(width, height, rows);
+}
+
+/** An 8-bit RGB PNG from its raw scanlines (each row a filter-type byte, then 3 bytes a pixel). */
+export function encodePng(width: number, height: number, scanlines: Uint8Array): Uint8Array<ArrayBuffer> {
   const header = new Uint8Array(13);
   const view = new DataView(header.buffer);
   view.setUint32(0, width);
@@ -31,31 +36,19 @@ export function placeholderPng(
   return concat([
     new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
     chunk("IHDR", header),
-    chunk("IDAT", new Uint8Array(deflateSync(rows))),
+    chunk("IDAT", new Uint8Array(deflateSync(scanlines))),
     chunk("IEND", new Uint8Array()),
   ]);
 }
 
 function chunk(type: string, data: Uint8Array): Uint8Array {
-  const typeAndData = concat([new TextEncoder().encode(type), data]);
   const out = new Uint8Array(12 + data.length);
   const view = new DataView(out.buffer);
   view.setUint32(0, data.length);
-  out.set(typeAndData, 4);
-  view.setUint32(8 + data.length, crc32(typeAndData));
+  out.set(new TextEncoder().encode(type), 4);
+  out.set(data, 8);
+  view.setUint32(8 + data.length, crc32(out.subarray(4, 8 + data.length)));
   return out;
-}
-
-const crcTable = Array.from({ length: 256 }, (_, n) => {
-  let c = n;
-  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-  return c >>> 0;
-});
-
-function crc32(bytes: Uint8Array): number {
-  let crc = 0xffffffff;
-  for (const byte of bytes) crc = crcTable[(crc ^ byte) & 0xff] ^ (crc >>> 8);
-  return (crc ^ 0xffffffff) >>> 0;
 }
 
 function concat(parts: Uint8Array[]): Uint8Array<ArrayBuffer> {

@@ -4,11 +4,11 @@
  * MULTISHOP_REQUIRE_INFRA=1 an unreachable emulator fails the suite instead of skipping it, as
  * kit's postgresTargets does), and the service on a free port.
  */
-import { crc32, deflateSync } from "node:zlib";
 import { createLogger } from "@multishop/kit/log";
 import { infraRequired, serveForTest, testTokenIssuer } from "@multishop/kit/testing";
 import { loadImagesConfig } from "./config.ts";
 import { startImages } from "./main.ts";
+import { encodePng } from "./placeholder.ts";
 import { gcsClient } from "./store/gcs.ts";
 
 const readFixture = (name: string) => Deno.readFile(new URL(`./testdata/${name}`, import.meta.url));
@@ -35,36 +35,7 @@ export function png(width: number, height: number): Uint8Array<ArrayBuffer> {
       pixels[y * stride + 1 + x] = seed >>> 24;
     }
   }
-  const header = new Uint8Array(13);
-  new DataView(header.buffer).setUint32(0, width);
-  new DataView(header.buffer).setUint32(4, height);
-  header.set([8, 2, 0, 0, 0], 8); // bit depth 8, colour type RGB, default compression, filter, no interlace
-  return concat([
-    Uint8Array.of(0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a),
-    pngChunk("IHDR", header),
-    pngChunk("IDAT", deflateSync(pixels)),
-    pngChunk("IEND", new Uint8Array()),
-  ]);
-}
-
-function pngChunk(type: string, data: Uint8Array): Uint8Array {
-  const chunk = new Uint8Array(12 + data.length);
-  const view = new DataView(chunk.buffer);
-  view.setUint32(0, data.length);
-  chunk.set(new TextEncoder().encode(type), 4);
-  chunk.set(data, 8);
-  view.setUint32(8 + data.length, crc32(chunk.subarray(4, 8 + data.length)));
-  return chunk;
-}
-
-function concat(parts: Uint8Array[]): Uint8Array<ArrayBuffer> {
-  const out = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
+  return encodePng(width, height, pixels);
 }
 
 export async function sha256(data: Uint8Array<ArrayBuffer> | ReadableStream<Uint8Array>): Promise<string> {

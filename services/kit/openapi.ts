@@ -21,3 +21,13 @@ export function problems(...statuses: number[]) {
     }]),
   );
 }
+
+/** A JSON response entry for a route's `responses`. */
+export function jsonResponse<T extends z.ZodType>(schema: T, description: string) {
+  return { content: { "application/json": { schema } }, description };
+}
+
+/** A required JSON request body for a route's `request.body`: anything else answers 415. */
+export function jsonBody<T extends z.ZodType>(schema: T) {
+  return { required: true, content: { "application/json": { schema } } };
+}
