@@ -15,8 +15,13 @@ import { startImages } from "../services/images/main.ts";
 import { seedDemoImages } from "../services/images/seed.ts";
 import { type DemoCredentials, serviceDatabase, type ShopConfig, step } from "./shop.ts";
 
-export async function startServices(config: ShopConfig, bus: MessageBus, credentials: DemoCredentials) {
-  const env = Deno.env.toObject();
+/** `env` holds the services' own variables (MONGO_URL, STORAGE_EMULATOR_HOST, ...). */
+export async function startServices(
+  config: ShopConfig,
+  bus: MessageBus,
+  credentials: DemoCredentials,
+  env: Record<string, string> = Deno.env.toObject(),
+) {
   const logger = (service: string) => createLogger(service, config.LOG_LEVEL);
 
   const identityDatabase = await step("identity database", () => serviceDatabase(config, "identity"));
