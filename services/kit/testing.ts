@@ -82,18 +82,27 @@ export async function testTokenIssuer() {
   const issuer = "http://identity.test";
   const audience = "multishop";
   const verifyToken: TokenVerifier = tokenVerifier({ keys: createLocalJWKSet(jwks), issuer, audience });
-  const sign = (subject: string, claims: Record<string, unknown>) =>
-    new SignJWT(claims)
-      .setProtectedHeader({ alg: "ES256", kid: "test-key" })
-      .setIssuer(issuer)
-      .setAudience(audience)
-      .setSubject(subject)
-      .setIssuedAt()
-      .setExpirationTime("10m")
-      .setJti(crypto.randomUUID())
-      .sign(privateKey);
+  /** Signs a token; `claims` may override the standard ones (exp, aud, nbf, ...) to make bad tokens. */
+  const sign = (subject: string, claims: Record<string, unknown>) => {
+    const now = Math.floor(Date.now() / 1000);
+    const standard = {
+      iss: issuer,
+      aud: audience,
+      sub: subject,
+      iat: now,
+      exp: now + 600,
+      jti: crypto.randomUUID(),
+    };
+    return new SignJWT({ ...standard, ...claims }).setProtectedHeader({ alg: "ES256", kid: "test-key" }).sign(
+      privateKey,
+    );
+  };
   return {
     verifyToken,
+    jwks,
+    issuer,
+    audience,
+    sign,
     admin: (id = crypto.randomUUID()) => sign(id, { roles: ["customer", "admin"] }),
     customer: (id = crypto.randomUUID()) => sign(id, { roles: ["customer"] }),
     client: (id: string, scopes: string[]) => sign(id, { scope: scopes.join(" "), client_id: id }),

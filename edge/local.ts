@@ -1,0 +1,53 @@
+/**
+ * Runs the edge Worker in workerd, the Workers runtime, on this machine: the same bundle that
+ * wrangler deploys, through Miniflare, for `deno task start`, the tests and the benchmark.
+ */
+import { dirname } from "node:path";
+import { Miniflare } from "miniflare";
+
+/** Keep at or below what the pinned workerd supports (miniflare 4.20260730 ships workerd 1.20260730). */
+export const compatibilityDate = "2026-07-30";
+
+const entry = new URL("./src/index.ts", import.meta.url);
+
+/** Bundles the Worker into one ES module with `deno bundle`; returns its path. */
+export async function buildWorker(outFile?: string): Promise<string> {
+  const out = outFile ?? await Deno.makeTempFile({ prefix: "edge-worker-", suffix: ".js" });
+  const { success, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: ["bundle", "--quiet", "--platform", "browser", "-o", out, entry.pathname],
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  if (!success) throw new Error(`the edge Worker did not build:\n${new TextDecoder().decode(stderr)}`);
+  return out;
+}
+
+let built: Promise<string> | undefined;
+
+export interface LocalEdge {
+  url: string;
+  miniflare: Miniflare;
+  close(): Promise<void>;
+}
+
+/** Starts the Worker in workerd with these variables; the bundle is built once per process. */
+export async function startLocalEdge(
+  variables: Record<string, string>,
+  options: { port?: number; host?: string; scriptPath?: string } = {},
+): Promise<LocalEdge> {
+  const scriptPath = options.scriptPath ?? await (built ??= buildWorker());
+  const miniflare = new Miniflare({
+    modules: true,
+    scriptPath,
+    // Module names are paths relative to this root; workerd refuses ones that climb out with "..".
+    modulesRoot: dirname(scriptPath),
+    compatibilityDate,
+    bindings: variables,
+    durableObjects: { RATE_LIMITER: "RateLimiter", CACHE_GENERATION: "CacheGeneration" },
+    cache: true,
+    host: options.host ?? "127.0.0.1",
+    port: options.port ?? 0,
+  });
+  const url = (await miniflare.ready).href.replace(/\/$/, "");
+  return { url, miniflare, close: () => miniflare.dispose() };
+}

@@ -1,0 +1,234 @@
+/** The edge in workerd: routing, headers and the 401/403 matrix. */
+import assert from "node:assert/strict";
+import { exportJWK, generateKeyPair, SignJWT } from "jose";
+import { startEdgeFixture } from "./test_support.ts";
+
+Deno.test("edge routing, headers and access in workerd", async (t) => {
+  const fixture = await startEdgeFixture();
+  const { edge, tokens } = fixture;
+  const call = (path: string, init: RequestInit = {}) => fetch(`${edge.url}${path}`, init);
+  const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+
+  try {
+    await t.step("paths reach their upstream with the query kept", async () => {
+      for (
+        const [path, upstream] of [
+          ["/v1/products?q=pan&limit=2", "catalog"],
+          ["/v1/categories", "catalog"],
+          ["/v1/content/sliders", "catalog"],
+          ["/.well-known/jwks.json", "identity"],
+          ["/v1/images/abc.png", "images"],
+        ]
+      ) {
+        const response = await call(path);
+        assert.equal(response.status, 200, path);
+        const body = await response.json();
+        assert.equal(body.upstream, upstream, path);
+        assert.equal(body.path, path);
+      }
+    });
+
+    await t.step("unknown paths answer 404 and wrong methods 405, from the edge itself", async () => {
+      const before = fixture.catalog.seen.length;
+      const missing = await call("/v2/nothing");
+      assert.equal(missing.status, 404);
+      assert.equal(missing.headers.get("content-type"), "application/problem+json");
+      await missing.body?.cancel();
+      const wrong = await call("/oauth/token");
+      assert.equal(wrong.status, 405);
+      assert.equal(wrong.headers.get("allow"), "POST");
+      await wrong.body?.cancel();
+      assert.equal(fixture.catalog.seen.length, before);
+    });
+
+    await t.step("request id, trace context and forwarding headers reach the upstream", async () => {
+      const traceId = "4bf92f3577b34da6a3ce929d0e0e4736";
+      const response = await call("/v1/brands", {
+        headers: {
+          "x-request-id": "req-42",
+          traceparent: `00-${traceId}-00f067aa0ba902b7-01`,
+          "x-forwarded-for": "203.0.113.9",
+        },
+      });
+      assert.equal(response.headers.get("x-request-id"), "req-42");
+      await response.body?.cancel();
+      const seen = fixture.catalog.seen.at(-1)!;
+      assert.equal(seen.headers.get("x-request-id"), "req-42");
+      assert.match(
+        seen.headers.get("traceparent")!,
+        new RegExp(`^00-${traceId}-(?!00f067aa0ba902b7)[0-9a-f]{16}-01$`),
+      );
+      assert.match(seen.headers.get("x-forwarded-for")!, /^203\.0\.113\.9, /);
+      assert.equal(seen.headers.get("x-forwarded-proto"), "http");
+      assert.equal(seen.headers.get("x-forwarded-host"), new URL(edge.url).host);
+
+      const fresh = await call("/v1/brands");
+      assert.match(fresh.headers.get("x-request-id")!, /^[0-9a-f-]{36}$/);
+      await fresh.body?.cancel();
+      assert.match(
+        fixture.catalog.seen.at(-1)!.headers.get("traceparent")!,
+        /^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/,
+      );
+    });
+
+    await t.step("hop-by-hop headers are stripped; security headers are added", async () => {
+      const response = await call("/v1/brands");
+      await response.body?.cancel();
+      assert.equal(response.headers.get("x-internal"), null, "headers named by Connection are hop-by-hop");
+      assert.equal(response.headers.get("x-content-type-options"), "nosniff");
+      assert.equal(response.headers.get("x-frame-options"), "DENY");
+      assert.ok(response.headers.get("strict-transport-security"));
+    });
+
+    await t.step("CORS: preflight answered at the edge for configured origins only", async () => {
+      const before = fixture.catalog.seen.length;
+      const allowed = await call("/v1/products", {
+        method: "OPTIONS",
+        headers: {
+          origin: "https://shop.example",
+          "access-control-request-method": "POST",
+          "access-control-request-headers": "authorization, content-type",
+        },
+      });
+      assert.equal(allowed.status, 204);
+      assert.equal(allowed.headers.get("access-control-allow-origin"), "https://shop.example");
+      assert.match(allowed.headers.get("access-control-allow-methods")!, /PATCH/);
+      const stranger = await call("/v1/products", {
+        method: "OPTIONS",
+        headers: { origin: "https://evil.example", "access-control-request-method": "POST" },
+      });
+      assert.equal(stranger.status, 204);
+      assert.equal(stranger.headers.get("access-control-allow-origin"), null);
+      assert.equal(fixture.catalog.seen.length, before, "preflights never reach the upstream");
+      const simple = await call("/v1/products", { headers: { origin: "https://shop.example" } });
+      await simple.body?.cancel();
+      assert.equal(simple.headers.get("access-control-allow-origin"), "https://shop.example");
+    });
+
+    await t.step("401 and 403 per route, before the upstream is called", async () => {
+      const customer = await tokens.customer();
+      const admin = await tokens.admin();
+      const service = await tokens.client("basket", ["catalog:read"]);
+      const matrix: [string, string, string | undefined, number][] = [
+        ["GET", "/v1/products", undefined, 200],
+        ["POST", "/v1/products", undefined, 401],
+        ["POST", "/v1/products", customer, 403],
+        ["POST", "/v1/products", admin, 200],
+        ["GET", "/v1/users/me", undefined, 401],
+        ["GET", "/v1/users/me", customer, 200],
+        ["GET", "/v1/users/me", service, 403],
+        ["GET", "/v1/users", customer, 403],
+        ["GET", "/v1/users", admin, 200],
+        ["GET", "/v1/catalog/stats", customer, 403],
+        ["DELETE", "/v1/images/x.png", customer, 403],
+        ["GET", "/v1/contact", undefined, 401],
+      ];
+      for (const [method, path, token, status] of matrix) {
+        const before = fixture.identity.seen.length + fixture.catalog.seen.length +
+          fixture.images.seen.length;
+        const response = await call(path, { method, headers: token ? bearer(token) : {} });
+        await response.body?.cancel();
+        assert.equal(response.status, status, `${method} ${path} as ${token ? "someone" : "nobody"}`);
+        const after = fixture.identity.seen.length + fixture.catalog.seen.length + fixture.images.seen.length;
+        assert.equal(after - before, status === 200 ? 1 : 0, `${method} ${path}: upstream calls`);
+      }
+      const forwarded = fixture.catalog.seen.at(-1)!;
+      assert.equal(forwarded.method, "POST");
+      assert.equal(
+        forwarded.headers.get("authorization"),
+        `Bearer ${admin}`,
+        "the token is passed on for the service to verify again",
+      );
+    });
+
+    await t.step(
+      "tokens with a wrong algorithm, alg none, wrong audience, expired or an unknown key are refused",
+      async () => {
+        const good = await tokens.customer();
+        const [, payload] = good.split(".");
+        const encode = (value: unknown) =>
+          btoa(JSON.stringify(value)).replaceAll("=", "").replaceAll("+", "-").replaceAll("/", "_");
+        const strangerKey = await generateKeyPair("ES256");
+        const hmacKey = new TextEncoder().encode(
+          JSON.stringify(await exportJWK((await generateKeyPair("ES256")).publicKey)),
+        );
+        const claims = (overrides: Record<string, unknown>) =>
+          new SignJWT({ roles: ["customer"], ...overrides }).setIssuer(tokens.issuer).setAudience(
+            tokens.audience,
+          )
+            .setSubject("user-1").setIssuedAt().setJti(crypto.randomUUID());
+        const refused: [string, string][] = [
+          ["alg none", `${encode({ alg: "none", typ: "JWT" })}.${payload}.`],
+          [
+            "HS256",
+            await claims({}).setProtectedHeader({ alg: "HS256", kid: "test-key" }).setExpirationTime("5m")
+              .sign(hmacKey),
+          ],
+          [
+            "wrong audience",
+            await claims({}).setAudience("someone-else").setProtectedHeader({ alg: "ES256", kid: "test-key" })
+              .setExpirationTime("5m").sign(strangerKey.privateKey),
+          ],
+          [
+            "unknown key",
+            await claims({}).setProtectedHeader({ alg: "ES256", kid: "stranger" }).setExpirationTime("5m")
+              .sign(strangerKey.privateKey),
+          ],
+          [
+            "expired",
+            await tokens.sign("user-1", { roles: ["customer"], exp: Math.floor(Date.now() / 1000) - 60 }),
+          ],
+          [
+            "wrong audience, right key",
+            await tokens.sign("user-1", { roles: ["customer"], aud: "someone-else" }),
+          ],
+          [
+            "not yet valid",
+            await tokens.sign("user-1", { roles: ["customer"], nbf: Math.floor(Date.now() / 1000) + 600 }),
+          ],
+        ];
+        for (const [name, token] of refused) {
+          const response = await call("/v1/users/me", { headers: bearer(token) });
+          assert.equal(response.status, 401, name);
+          assert.match(response.headers.get("www-authenticate") ?? "", /invalid_token/, name);
+          await response.body?.cancel();
+        }
+        const ok = await call("/v1/users/me", { headers: bearer(good) });
+        assert.equal(ok.status, 200);
+        await ok.body?.cancel();
+      },
+    );
+
+    await t.step("bodies larger than the limit are refused at the edge; others stream through", async () => {
+      const before = fixture.catalog.seen.length;
+      const admin = await tokens.admin();
+      const big = await call("/v1/products", {
+        method: "POST",
+        headers: { ...bearer(admin), "content-type": "application/json" },
+        body: "x".repeat(7 * 1024 * 1024),
+      });
+      assert.equal(big.status, 413);
+      await big.body?.cancel();
+      assert.equal(fixture.catalog.seen.length, before);
+      const body = JSON.stringify({ name: "Pan", note: "é".repeat(1000) });
+      const ok = await call("/v1/products", {
+        method: "POST",
+        headers: { ...bearer(admin), "content-type": "application/json" },
+        body,
+      });
+      await ok.body?.cancel();
+      assert.equal(fixture.catalog.seen.at(-1)!.body, body);
+    });
+
+    await t.step("upstream errors never leak internals", async () => {
+      fixture.catalog.respond = () => new Response("Traceback: secret at db.py line 3", { status: 500 });
+      const response = await call("/v1/brands");
+      fixture.catalog.respond = (await import("./test_support.ts")).echo("catalog");
+      const text = await response.text();
+      assert.equal(response.status, 502);
+      assert.doesNotMatch(text, /Traceback|secret/);
+    });
+  } finally {
+    await fixture.close();
+  }
+});

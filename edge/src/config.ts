@@ -1,0 +1,88 @@
+/**
+ * The edge's configuration: Worker variables (wrangler.jsonc `vars`, overridable per environment),
+ * validated once per isolate. Limits and upstreams are configuration, not code.
+ */
+import { z } from "zod";
+import type { DurableObjectNamespace } from "./platform.ts";
+
+export interface EdgeBindings {
+  RATE_LIMITER: DurableObjectNamespace;
+  CACHE_GENERATION: DurableObjectNamespace;
+  [variable: string]: unknown;
+}
+
+const bucket = z.strictObject({
+  capacity: z.number().int().positive(),
+  refillPerSecond: z.number().positive(),
+});
+export type BucketPolicy = z.infer<typeof bucket>;
+
+const rateLimitPolicies = z.record(z.string(), bucket).refine((policies) => "default" in policies, {
+  message: "needs a default policy",
+});
+
+const defaultRateLimits = {
+  default: { capacity: 120, refillPerSecond: 2 },
+  authenticated: { capacity: 240, refillPerSecond: 4 },
+  login: { capacity: 10, refillPerSecond: 10 / 60 },
+  contact: { capacity: 5, refillPerSecond: 5 / 3600 },
+};
+
+const url = z.url({ protocol: /^https?$/ }).transform((value) => value.replace(/\/$/, ""));
+const list = z.string().transform((value) => value.split(",").map((item) => item.trim()).filter(Boolean));
+const json = <T extends z.ZodType>(schema: T) =>
+  z.string().transform((text, ctx) => {
+    try {
+      return JSON.parse(text);
+    } catch {
+      ctx.addIssue({ code: "custom", message: "must be JSON" });
+      return z.NEVER;
+    }
+  }).pipe(schema);
+
+export const edgeConfigSchema = z.object({
+  IDENTITY_URL: url.default("http://127.0.0.1:5001"),
+  CATALOG_URL: url.default("http://127.0.0.1:5002"),
+  IMAGES_URL: url.default("http://127.0.0.1:5003"),
+  /** Where identity publishes its keys; by default on IDENTITY_URL. */
+  JWKS_URL: url.optional(),
+  TOKEN_ISSUER: z.string().min(1).default("http://127.0.0.1:8787"),
+  TOKEN_AUDIENCE: z.string().min(1).default("multishop"),
+  CORS_ORIGINS: list.default(["http://localhost:3000", "http://localhost:5173"]),
+  RATE_LIMITS: json(rateLimitPolicies).default(defaultRateLimits),
+  MAX_BODY_BYTES: z.coerce.number().int().positive().default(6 * 1024 * 1024),
+}).transform((config) => ({
+  ...config,
+  JWKS_URL: config.JWKS_URL ?? `${config.IDENTITY_URL}/.well-known/jwks.json`,
+}));
+
+export type EdgeConfig = z.infer<typeof edgeConfigSchema>;
+
+const parsed = new WeakMap<object, EdgeConfig>();
+
+/** The variables are the same for the isolate's life, so they are parsed once. */
+export function edgeConfig(env: EdgeBindings): EdgeConfig {
+  let config = parsed.get(env);
+  if (!config) {
+    const variables = Object.fromEntries(
+      Object.entries(env).filter(([, value]) => typeof value === "string" && value !== ""),
+    );
+    const result = edgeConfigSchema.safeParse(variables);
+    if (!result.success) {
+      throw new Error(
+        `invalid edge configuration: ${
+          result.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")
+        }`,
+      );
+    }
+    config = result.data;
+    parsed.set(env, config);
+  }
+  return config;
+}
+
+export type UpstreamName = "identity" | "catalog" | "images";
+
+export function upstreamUrl(config: EdgeConfig, upstream: UpstreamName): string {
+  return { identity: config.IDENTITY_URL, catalog: config.CATALOG_URL, images: config.IMAGES_URL }[upstream];
+}

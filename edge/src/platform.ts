@@ -1,0 +1,35 @@
+/**
+ * The few Workers runtime types the edge uses, declared here rather than through
+ * @cloudflare/workers-types, whose globals clash with Deno's own when the tree is type-checked.
+ */
+export interface DurableObjectId {
+  toString(): string;
+}
+
+export interface DurableObjectStub {
+  fetch(request: Request): Promise<Response>;
+}
+
+export interface DurableObjectNamespace {
+  idFromName(name: string): DurableObjectId;
+  get(id: DurableObjectId): DurableObjectStub;
+}
+
+export interface DurableObjectStorage {
+  get<T>(key: string): Promise<T | undefined>;
+  put<T>(key: string, value: T): Promise<void>;
+}
+
+export interface DurableObjectState {
+  storage: DurableObjectStorage;
+  blockConcurrencyWhile<T>(work: () => Promise<T>): Promise<T>;
+}
+
+export interface ExecutionContext {
+  waitUntil(promise: Promise<unknown>): void;
+}
+
+/** The Workers runtime's default cache (the Cache API's `caches.default`). */
+export function edgeCache(): Cache {
+  return (globalThis.caches as unknown as { default: Cache }).default;
+}

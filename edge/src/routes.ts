@@ -1,0 +1,116 @@
+/**
+ * The route table: which upstream serves a path, who may call it, and how the edge treats it. The
+ * first entry whose prefix and method match wins, so specific entries come before general ones.
+ */
+import type { UpstreamName } from "./config.ts";
+
+export type Access =
+  | { kind: "public" }
+  | { kind: "user" }
+  | { kind: "role"; role: "admin" | "customer" }
+  | { kind: "scope"; scope: string };
+
+export interface Route {
+  /** Matches the path itself and anything below it (`/v1/products` matches `/v1/products/42`). */
+  prefix: string;
+  /** Methods this entry covers; all when left out. */
+  methods?: string[];
+  upstream: UpstreamName;
+  access: Access;
+  /** Public GETs are cached at the edge as the upstream's Cache-Control allows. */
+  cache: boolean;
+  /** A policy name from the RATE_LIMITS configuration. */
+  rateLimit: string;
+  timeoutMs: number;
+  /** Idempotent methods (and POSTs with an Idempotency-Key) are retried on transient failures. */
+  retry: boolean;
+}
+
+const publicAccess: Access = { kind: "public" };
+const admin: Access = { kind: "role", role: "admin" };
+const user: Access = { kind: "user" };
+const reads = ["GET", "HEAD"];
+const writes = ["POST", "PUT", "PATCH", "DELETE"];
+
+const base = { cache: false, rateLimit: "default", timeoutMs: 10_000, retry: true } as const;
+
+/** Public reads of a collection, cached; writes by admins. */
+function catalogCollection(prefix: string, upstream: UpstreamName = "catalog"): Route[] {
+  return [
+    { ...base, prefix, methods: reads, upstream, access: publicAccess, cache: true },
+    { ...base, prefix, methods: writes, upstream, access: admin },
+  ];
+}
+
+export const routes: Route[] = [
+  // Brute-force protection: the strict policy, per client address.
+  {
+    ...base,
+    prefix: "/oauth/token",
+    methods: ["POST"],
+    upstream: "identity",
+    access: publicAccess,
+    rateLimit: "login",
+    retry: false,
+  },
+  {
+    ...base,
+    prefix: "/oauth/revoke",
+    methods: ["POST"],
+    upstream: "identity",
+    access: publicAccess,
+    rateLimit: "login",
+    retry: false,
+  },
+  {
+    ...base,
+    prefix: "/v1/auth/register",
+    methods: ["POST"],
+    upstream: "identity",
+    access: publicAccess,
+    rateLimit: "login",
+    retry: false,
+  },
+  {
+    ...base,
+    prefix: "/.well-known",
+    methods: reads,
+    upstream: "identity",
+    access: publicAccess,
+    cache: true,
+  },
+  { ...base, prefix: "/v1/users/me", methods: reads, upstream: "identity", access: user },
+  { ...base, prefix: "/v1/users", upstream: "identity", access: admin },
+  { ...base, prefix: "/v1/signing-keys", upstream: "identity", access: admin },
+  ...catalogCollection("/v1/products"),
+  ...catalogCollection("/v1/categories"),
+  ...catalogCollection("/v1/brands"),
+  ...catalogCollection("/v1/content"),
+  {
+    ...base,
+    prefix: "/v1/contact",
+    methods: ["POST"],
+    upstream: "catalog",
+    access: publicAccess,
+    rateLimit: "contact",
+    retry: false,
+  },
+  { ...base, prefix: "/v1/contact", upstream: "catalog", access: admin },
+  { ...base, prefix: "/v1/catalog/stats", methods: reads, upstream: "catalog", access: admin },
+  ...catalogCollection("/v1/images", "images").map((route) => ({ ...route, timeoutMs: 30_000 })),
+];
+
+export function matchesPrefix(path: string, prefix: string): boolean {
+  return path === prefix || path.startsWith(prefix.endsWith("/") ? prefix : `${prefix}/`);
+}
+
+/** The entry for a request, or the methods the path allows when none covers its method. */
+export function findRoute(path: string, method: string): { route: Route } | { allowed: string[] } {
+  const allowed = new Set<string>();
+  for (const route of routes) {
+    if (!matchesPrefix(path, route.prefix)) continue;
+    if (!route.methods || route.methods.includes(method)) return { route };
+    for (const m of route.methods) allowed.add(m);
+  }
+  return { allowed: [...allowed] };
+}
