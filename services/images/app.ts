@@ -4,7 +4,7 @@ import { createMiddleware } from "hono/factory";
 import { type App, type AppEnv, createApp, type ReadinessCheck } from "@multishop/kit/app";
 import { bearerSecurity, requireRole, type TokenVerifier } from "@multishop/kit/auth";
 import type { Logger } from "@multishop/kit/log";
-import { jsonBody, jsonResponse, problems } from "@multishop/kit/openapi";
+import { jsonResponse, problems } from "@multishop/kit/openapi";
 import { ProblemError } from "@multishop/kit/problem";
 import { acceptedContentTypes, cacheForever, imageIdPattern, inspectUpload, newImageId } from "./domain.ts";
 import type { ImageStore } from "./store/types.ts";
