@@ -51,6 +51,8 @@ export const edgeConfigSchema = z.object({
   CORS_ORIGINS: list.default(["http://localhost:3000", "http://localhost:5173"]),
   RATE_LIMITS: json(rateLimitPolicies).default(defaultRateLimits),
   MAX_BODY_BYTES: z.coerce.number().int().positive().default(6 * 1024 * 1024),
+  /** "false" turns the edge cache off (every public GET goes upstream), as the benchmark needs. */
+  CACHE_ENABLED: z.enum(["true", "false"]).default("true").transform((value) => value === "true"),
 }).transform((config) => ({
   ...config,
   JWKS_URL: config.JWKS_URL ?? `${config.IDENTITY_URL}/.well-known/jwks.json`,
