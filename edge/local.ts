@@ -10,6 +10,9 @@ export const compatibilityDate = "2026-07-30";
 
 const entry = new URL("./src/index.ts", import.meta.url);
 
+/** Binding name -> Durable Object class, as in wrangler.jsonc (a test keeps the two equal). */
+export const durableObjectClasses = { RATE_LIMITER: "RateLimiter", CACHE_GENERATION: "CacheGeneration" };
+
 /** Bundles the Worker into one ES module with `deno bundle`; returns its path. */
 export async function buildWorker(outFile?: string): Promise<string> {
   const out = outFile ?? await Deno.makeTempFile({ prefix: "edge-worker-", suffix: ".js" });
@@ -33,7 +36,7 @@ export interface LocalEdge {
 /** Starts the Worker in workerd with these variables; the bundle is built once per process. */
 export async function startLocalEdge(
   variables: Record<string, string>,
-  options: { port?: number; host?: string; scriptPath?: string } = {},
+  options: { port?: number; host?: string; scriptPath?: string; persistTo?: string } = {},
 ): Promise<LocalEdge> {
   const scriptPath = options.scriptPath ?? await (built ??= buildWorker());
   const miniflare = new Miniflare({
@@ -43,8 +46,10 @@ export async function startLocalEdge(
     modulesRoot: dirname(scriptPath),
     compatibilityDate,
     bindings: variables,
-    durableObjects: { RATE_LIMITER: "RateLimiter", CACHE_GENERATION: "CacheGeneration" },
+    durableObjects: durableObjectClasses,
     cache: true,
+    // Rate-limit buckets and the cache generation survive restarts when a folder is given.
+    durableObjectsPersist: options.persistTo ?? false,
     host: options.host ?? "127.0.0.1",
     port: options.port ?? 0,
   });

@@ -9,6 +9,7 @@ import { existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type Document, isScalar, isSeq, parseDocument, Scalar } from "yaml";
+import { edgeConfigSchema } from "../edge/src/config.ts";
 import { loadCatalogConfig } from "../services/catalog/config.ts";
 import { loadIdentityConfig } from "../services/identity/config.ts";
 import { loadImagesConfig } from "../services/images/config.ts";
@@ -252,10 +253,12 @@ function checkDockerfiles(compose: Compose, disk: Disk): string[] {
     }
     if (!build.args.SERVICE) {
       problems.push(`service "${name}" builds ${build.dockerfile} without args.SERVICE`);
-    } else if (!disk.isDir(join(ROOT, "services", build.args.SERVICE))) {
-      problems.push(
-        `service "${name}": build arg SERVICE=${build.args.SERVICE} is not a folder in services/`,
-      );
+    } else {
+      // The entry point the container runs: ENTRY when given, else the service's main.ts.
+      const entry = build.args.ENTRY ?? `services/${build.args.SERVICE}/main.ts`;
+      if (!disk.isFile(join(ROOT, entry))) {
+        problems.push(`service "${name}": its entry point ${entry} does not exist`);
+      }
     }
   }
   return problems;
@@ -460,6 +463,7 @@ const configLoaders: Record<string, (env: Record<string, string>) => unknown> = 
   identity: loadIdentityConfig,
   catalog: loadCatalogConfig,
   images: loadImagesConfig,
+  edge: (env) => edgeConfigSchema.parse(env),
 };
 
 /** `${NAME:-default}` as compose would fill it with NAME unset. */

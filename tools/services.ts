@@ -13,7 +13,15 @@ import { seedIdentity } from "../services/identity/seed.ts";
 import { loadImagesConfig } from "../services/images/config.ts";
 import { startImages } from "../services/images/main.ts";
 import { seedDemoImages } from "../services/images/seed.ts";
+import { startLocalEdge } from "../edge/local.ts";
 import { type DemoCredentials, serviceDatabase, type ShopConfig, step } from "./shop.ts";
+
+/** The edge's own variables that may be set in the environment (see edge/src/config.ts). */
+const edgeVariableNames = ["CORS_ORIGINS", "RATE_LIMITS", "MAX_BODY_BYTES", "CACHE_ENABLED"];
+
+function edgeVariables(env: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(edgeVariableNames.filter((name) => env[name]).map((name) => [name, env[name]]));
+}
 
 /** `env` holds the services' own variables (MONGO_URL, STORAGE_EMULATOR_HOST, ...). */
 export async function startServices(
@@ -28,6 +36,7 @@ export async function startServices(
   const identityConfig = loadIdentityConfig({
     ...env,
     PORT: String(config.IDENTITY_PORT),
+    ISSUER: config.PUBLIC_URL,
     ADMIN_EMAIL: credentials.admin.email,
     ADMIN_PASSWORD: credentials.admin.password,
   });
@@ -36,12 +45,17 @@ export async function startServices(
     () => startIdentity(identityConfig, { postgres: identityDatabase, logger: logger("identity") }),
   );
 
-  // The other services verify tokens against the identity started above.
+  // The other services verify tokens against the identity started above, fetching its keys directly.
   const auth = {
     AUTH_ISSUER: identityConfig.ISSUER,
     AUTH_JWKS_URL: `http://127.0.0.1:${config.IDENTITY_PORT}/.well-known/jwks.json`,
   };
-  const imagesConfig = loadImagesConfig({ ...env, ...auth, PORT: String(config.IMAGES_PORT) });
+  const imagesConfig = loadImagesConfig({
+    ...env,
+    ...auth,
+    PORT: String(config.IMAGES_PORT),
+    PUBLIC_URL: config.PUBLIC_URL,
+  });
   const images = await step("images", () => startImages(imagesConfig, { logger: logger("images") }));
 
   const catalogConfig = loadCatalogConfig({ ...env, ...auth, PORT: String(config.CATALOG_PORT) });
@@ -59,6 +73,15 @@ export async function startServices(
       port: config.CATALOG_PORT,
       where: catalogConfig.MONGO_URL ? "MongoDB" : `in process, saved to ${config.DATA_DIR}/catalog.json`,
     },
+    /** The edge in workerd, in front of the services on their loopback ports. */
+    edge: () =>
+      startLocalEdge({
+        IDENTITY_URL: `http://127.0.0.1:${config.IDENTITY_PORT}`,
+        CATALOG_URL: `http://127.0.0.1:${config.CATALOG_PORT}`,
+        IMAGES_URL: `http://127.0.0.1:${config.IMAGES_PORT}`,
+        TOKEN_ISSUER: config.PUBLIC_URL,
+        ...edgeVariables(env),
+      }, { port: config.EDGE_PORT, host: config.HOST }),
     /** Demo data; everything already there is left alone. */
     async seed() {
       const identityCreated = await step(

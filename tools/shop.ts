@@ -13,6 +13,9 @@ export const shopEnv = z.object({
   ...commonEnv,
   ...postgresEnv,
   ...messagingEnv,
+  EDGE_PORT: port(8787),
+  /** Where clients reach the shop: the edge. Tokens name it as their issuer; image URLs start with it. */
+  PUBLIC_URL: z.url().optional(),
   IDENTITY_PORT: port(5001),
   CATALOG_PORT: port(5002),
   IMAGES_PORT: port(5003),
@@ -20,9 +23,17 @@ export const shopEnv = z.object({
   ADMIN_PASSWORD: z.string().optional(),
 });
 
-export type ShopConfig = z.infer<typeof shopEnv>;
+export type ShopConfig = z.output<typeof shopEnv> & { PUBLIC_URL: string };
 
-export const loadShopConfig = () => loadConfig(shopEnv);
+export const loadShopConfig = (env?: Record<string, string | undefined>): ShopConfig =>
+  withPublicUrl(loadConfig(shopEnv, env));
+
+export function withPublicUrl(config: z.output<typeof shopEnv>): ShopConfig {
+  return {
+    ...config,
+    PUBLIC_URL: (config.PUBLIC_URL ?? `http://127.0.0.1:${config.EDGE_PORT}`).replace(/\/$/, ""),
+  };
+}
 
 export interface ServiceDatabase {
   url: string;

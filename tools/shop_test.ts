@@ -1,6 +1,7 @@
 /**
- * The shop as `deno task start` wires it, end to end: an admin signs in at identity, uploads an image,
- * sets it on a seeded product, and a visitor finds the product with its image, category and brand.
+ * The shop as `deno task start` wires it, end to end through the edge in workerd: an admin signs in,
+ * uploads an image, sets it on a seeded product, and a visitor finds the product with its image,
+ * category and brand.
  */
 import assert from "node:assert/strict";
 import { createLogger } from "@multishop/kit/log";
@@ -8,7 +9,7 @@ import { createInProcessBus } from "@multishop/kit/messaging";
 import { serveApp } from "@multishop/kit/serve";
 import { encodePng } from "../services/images/placeholder.ts";
 import { startServices } from "./services.ts";
-import { demoCredentials, shopEnv } from "./shop.ts";
+import { demoCredentials, shopEnv, withPublicUrl } from "./shop.ts";
 
 function freePort(): number {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
@@ -19,13 +20,14 @@ function freePort(): number {
 
 Deno.test("admin uploads an image and sets it on a seeded product; the storefront sees it", async () => {
   const dataDir = await Deno.makeTempDir();
-  const config = shopEnv.parse({
+  const config = withPublicUrl(shopEnv.parse({
     DATA_DIR: dataDir,
     LOG_LEVEL: "silent",
+    EDGE_PORT: String(freePort()),
     IDENTITY_PORT: String(freePort()),
     CATALOG_PORT: String(freePort()),
     IMAGES_PORT: String(freePort()),
-  });
+  }));
   const credentials = await demoCredentials(config);
   const bus = createInProcessBus({ logger: createLogger("messaging", "silent") });
   // No variables: every store embedded, whatever servers the environment names.
@@ -33,7 +35,9 @@ Deno.test("admin uploads an image and sets it on a seeded product; the storefron
   const servers = [services.identity, services.catalog, services.images].map((service) =>
     serveApp(service.app, { hostname: "127.0.0.1", port: service.port })
   );
-  const [identity, catalog, images] = servers.map((server) => server.url);
+  const edge = await services.edge();
+  // A storefront knows one address: every call below goes through the edge.
+  const [identity, catalog, images] = [edge.url, edge.url, edge.url];
   try {
     const seeded = await services.seed();
     assert.equal(seeded.catalog.products, 500);
@@ -94,6 +98,7 @@ Deno.test("admin uploads an image and sets it on a seeded product; the storefron
     assert.equal(refused.status, 403);
     await refused.body?.cancel();
   } finally {
+    await edge.close();
     await Promise.all(servers.map((server) => server.shutdown()));
     await services.close();
     await bus.close();

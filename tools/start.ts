@@ -26,6 +26,7 @@ await runMain(async () => {
   const identity = serve(services.identity.app, services.identity.port);
   const catalog = serve(services.catalog.app, services.catalog.port);
   const images = serve(services.images.app, services.images.port);
+  const edge = await step("edge (workerd)", services.edge);
 
   const adminNote = credentials.admin.generated
     ? " (generated; set ADMIN_EMAIL and ADMIN_PASSWORD to choose)"
@@ -33,25 +34,26 @@ await runMain(async () => {
   console.log(`
 MultiShop Edge is running (Ctrl+C stops it)
 
+  edge      ${edge.url}   the shop's one address: the API, /docs and /openapi.json
+            (workerd; services behind it on their own ports)
   identity  ${identity.url}   ${services.identity.database}
   catalog   ${catalog.url}   ${services.catalog.where}; ${seeded.catalog.products} demo products
   images    ${images.url}   ${services.images.where}
   messaging ${config.AMQP_URL ? "RabbitMQ (AMQP_URL)" : "in process"}
-  Each service describes itself at <url>/openapi.json.
 
 Accounts (kept in ${config.DATA_DIR}/credentials.json)
   admin     ${credentials.admin.email} / ${credentials.admin.password}${adminNote}
   customer  ${credentials.customer.username} / ${credentials.customer.password}
 
 Try:
-  curl -s '${catalog.url}/v1/products?q=linen&category=women&limit=3'
-  curl -s ${identity.url}/oauth/token -d grant_type=password -d client_id=storefront \\
+  curl -s '${edge.url}/v1/products?q=linen&category=women&limit=3'
+  curl -s ${edge.url}/oauth/token -d grant_type=password -d client_id=storefront \\
        -d username=${credentials.customer.username} -d password='${credentials.customer.password}'
 `);
 
   await shutdownOnSignal({
     servers: [identity, catalog, images],
-    closers: [services.close, () => bus.close()],
+    closers: [edge.close, services.close, () => bus.close()],
     logger,
     timeoutMs: config.SHUTDOWN_TIMEOUT_MS,
   });

@@ -103,8 +103,8 @@ export async function testTokenIssuer() {
     issuer,
     audience,
     sign,
-    admin: (id = crypto.randomUUID()) => sign(id, { roles: ["customer", "admin"] }),
-    customer: (id = crypto.randomUUID()) => sign(id, { roles: ["customer"] }),
+    admin: (id: string = crypto.randomUUID()) => sign(id, { roles: ["customer", "admin"] }),
+    customer: (id: string = crypto.randomUUID()) => sign(id, { roles: ["customer"] }),
     client: (id: string, scopes: string[]) => sign(id, { scope: scopes.join(" "), client_id: id }),
   };
 }
