@@ -1,0 +1,200 @@
+/**
+ * Rate limiting in workerd: the Durable Object token buckets behind every route, their headers and
+ * their keys. Under Miniflare the client address reaches the Worker as CF-Connecting-IP, taken from the
+ * socket unless the client sent one itself; the tests send it to act as several clients.
+ */
+import assert from "node:assert/strict";
+import { startEdgeFixture } from "./test_support.ts";
+
+// Slow refills so that nothing comes back during a test, except contact, which refills within 50 ms for
+// the refill step.
+const smallLimits = {
+  default: { capacity: 3, refillPerSecond: 0.0001 },
+  authenticated: { capacity: 4, refillPerSecond: 0.0001 },
+  login: { capacity: 2, refillPerSecond: 0.0001 },
+  contact: { capacity: 1, refillPerSecond: 20 },
+};
+
+const problemType = "urn:multishop:problem:rate-limited";
+
+Deno.test("rate limits in workerd", async (t) => {
+  const fixture = await startEdgeFixture({ RATE_LIMITS: JSON.stringify(smallLimits) });
+  const { edge, tokens } = fixture;
+  let clients = 0;
+  /** A client address of its own, so that each step starts with full buckets. */
+  const newClient = () => `198.51.100.${++clients}`;
+  const call = async (path: string, { ip, token, method = "GET" }: {
+    ip: string;
+    token?: string;
+    method?: string;
+  }) => {
+    const headers: Record<string, string> = { "cf-connecting-ip": ip };
+    if (token) headers.authorization = `Bearer ${token}`;
+    const body = method === "GET" ? undefined : "{}";
+    if (body) headers["content-type"] = "application/json";
+    const response = await fetch(`${edge.url}${path}`, { method, headers, body });
+    await response.body?.cancel();
+    return response;
+  };
+  const upstreamCalls = () => fixture.identity.seen.length + fixture.catalog.seen.length;
+
+  try {
+    await t.step("the call after the quota is refused at the edge with 429 and the headers", async () => {
+      const ip = newClient();
+      for (let n = 1; n <= 3; n++) {
+        const response = await call(`/v1/products?n=${n}`, { ip });
+        assert.equal(response.status, 200, `call ${n}`);
+        assert.equal(response.headers.get("ratelimit-policy"), '"default";q=3;w=30000');
+        assert.equal(response.headers.get("ratelimit"), `"default";r=${3 - n};t=${n * 10_000}`);
+        assert.equal(response.headers.get("retry-after"), null);
+      }
+      const before = upstreamCalls();
+      const refused = await fetch(`${edge.url}/v1/products?n=4`, { headers: { "cf-connecting-ip": ip } });
+      assert.equal(refused.status, 429);
+      assert.equal(refused.headers.get("content-type"), "application/problem+json");
+      assert.equal(refused.headers.get("retry-after"), "10000");
+      assert.equal(refused.headers.get("ratelimit-policy"), '"default";q=3;w=30000');
+      assert.equal(refused.headers.get("ratelimit"), '"default";r=0;t=30000');
+      const problem = await refused.json();
+      assert.equal(problem.type, problemType);
+      assert.equal(problem.status, 429);
+      assert.equal(problem.instance, "/v1/products");
+      assert.equal(upstreamCalls(), before, "the upstream never saw the refused call");
+    });
+
+    await t.step("concurrent calls from one client never get more than the quota", async () => {
+      const ip = newClient();
+      const responses = await Promise.all(
+        Array.from({ length: 10 }, (_, n) => call(`/v1/brands?concurrent=${n}`, { ip })),
+      );
+      const statuses = responses.map((response) => response.status).sort();
+      assert.deepEqual(statuses, [200, 200, 200, 429, 429, 429, 429, 429, 429, 429]);
+    });
+
+    await t.step("successful answers of every limited route carry the RateLimit headers", async () => {
+      const tokenFor = { anonymous: undefined, customer: tokens.customer, admin: tokens.admin };
+      const cases: [method: string, path: string, caller: keyof typeof tokenFor, policy: string][] = [
+        ["GET", "/v1/products", "anonymous", "default"],
+        ["GET", "/v1/products/42", "anonymous", "default"],
+        ["GET", "/v1/categories", "anonymous", "default"],
+        ["GET", "/v1/brands", "anonymous", "default"],
+        ["GET", "/v1/content/sliders", "anonymous", "default"],
+        ["GET", "/v1/images/a.png", "anonymous", "default"],
+        ["GET", "/.well-known/jwks.json", "anonymous", "default"],
+        ["GET", "/v1/products", "customer", "authenticated"],
+        ["GET", "/v1/users/me", "customer", "authenticated"],
+        ["GET", "/v1/users", "admin", "authenticated"],
+        ["POST", "/v1/products", "admin", "authenticated"],
+        ["GET", "/v1/catalog/stats", "admin", "authenticated"],
+        ["POST", "/oauth/token", "anonymous", "login"],
+        ["POST", "/oauth/revoke", "anonymous", "login"],
+        ["POST", "/v1/auth/register", "anonymous", "login"],
+        ["POST", "/v1/contact", "anonymous", "contact"],
+      ];
+      for (const [method, path, caller, policy] of cases) {
+        // Twice, so that a public GET answered from the cache shows the headers too.
+        for (const attempt of ["first", "second"]) {
+          const response = await call(path, { ip: newClient(), token: await tokenFor[caller]?.(), method });
+          const what = `${attempt} ${method} ${path} as ${caller}`;
+          assert.equal(response.status, 200, what);
+          assert.match(
+            response.headers.get("ratelimit-policy") ?? "",
+            new RegExp(`^"${policy}";q=\\d+;w=\\d+$`),
+            what,
+          );
+          assert.match(
+            response.headers.get("ratelimit") ?? "",
+            new RegExp(`^"${policy}";r=\\d+;t=\\d+$`),
+            what,
+          );
+        }
+      }
+    });
+
+    await t.step("two client addresses do not share a bucket", async () => {
+      const [first, second] = [newClient(), newClient()];
+      for (let n = 0; n < 3; n++) assert.equal((await call("/v1/brands", { ip: first })).status, 200);
+      assert.equal((await call("/v1/brands", { ip: first })).status, 429);
+      assert.equal((await call("/v1/brands", { ip: second })).status, 200);
+    });
+
+    await t.step("two users do not share a bucket, nor a user and their address", async () => {
+      const ip = newClient();
+      const [alice, bob] = [await tokens.customer("alice"), await tokens.customer("bob")];
+      for (let n = 0; n < 4; n++) {
+        assert.equal((await call("/v1/users/me", { ip, token: alice })).status, 200);
+      }
+      const refused = await call("/v1/users/me", { ip, token: alice });
+      assert.equal(refused.status, 429);
+      assert.equal(refused.headers.get("ratelimit-policy"), '"authenticated";q=4;w=40000');
+      const aliceAgain = await call("/v1/users/me", { ip: newClient(), token: alice });
+      assert.equal(aliceAgain.status, 429, "a user's bucket follows them to another address");
+      assert.equal((await call("/v1/users/me", { ip, token: bob })).status, 200, "another user");
+      assert.equal((await call("/v1/brands", { ip })).status, 200, "the address itself, anonymous");
+    });
+
+    await t.step("sign-in counts per address even when a Bearer token is sent", async () => {
+      const ip = newClient();
+      const [alice, bob] = [await tokens.customer("alice-login"), await tokens.customer("bob-login")];
+      assert.equal((await call("/oauth/token", { ip, token: alice, method: "POST" })).status, 200);
+      assert.equal((await call("/oauth/token", { ip, token: bob, method: "POST" })).status, 200);
+      const before = fixture.identity.seen.length;
+      const refused = await call("/oauth/token", { ip, method: "POST" });
+      assert.equal(refused.status, 429);
+      assert.equal(refused.headers.get("ratelimit-policy"), '"login";q=2;w=20000');
+      assert.equal(fixture.identity.seen.length, before);
+      assert.equal(
+        (await call("/oauth/token", { ip: newClient(), token: alice, method: "POST" })).status,
+        200,
+        "the same user from another address",
+      );
+    });
+
+    await t.step("the bucket refills with time", async () => {
+      const ip = newClient();
+      // One token per 50 ms: calls in a row soon find the bucket empty, however slow the machine.
+      let refused: Response | undefined;
+      for (let n = 0; n < 20 && !refused; n++) {
+        const response = await call("/v1/contact", { ip, method: "POST" });
+        if (response.status === 429) refused = response;
+        else assert.equal(response.status, 200);
+      }
+      assert.ok(refused, "twenty calls in a row were never refused");
+      assert.equal(refused.headers.get("retry-after"), "1", "whole seconds, at least one");
+      assert.equal(refused.headers.get("ratelimit-policy"), '"contact";q=1;w=1');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const refilled = await call("/v1/contact", { ip, method: "POST" });
+      assert.equal(refilled.status, 200);
+      assert.equal(refilled.headers.get("ratelimit"), '"contact";r=0;t=1');
+    });
+  } finally {
+    await fixture.close();
+  }
+});
+
+Deno.test("with the default limits the 11th rapid sign-in from one address is refused", async () => {
+  const fixture = await startEdgeFixture();
+  try {
+    // No CF-Connecting-IP from the client: Miniflare sets it from the socket, as Cloudflare would.
+    const signIn = () =>
+      fetch(`${fixture.edge.url}/oauth/token`, {
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+        body: "grant_type=password&client_id=storefront&username=demo&password=wrong",
+      });
+    for (let n = 1; n <= 10; n++) {
+      const response = await signIn();
+      await response.body?.cancel();
+      assert.equal(response.status, 200, `sign-in ${n}`);
+    }
+    assert.equal(fixture.identity.seen.length, 10);
+    const refused = await signIn();
+    assert.equal(refused.status, 429);
+    assert.equal(refused.headers.get("ratelimit-policy"), '"login";q=10;w=60');
+    assert.match(refused.headers.get("retry-after") ?? "", /^[1-6]$/, "a token comes back every 6 seconds");
+    assert.equal((await refused.json()).type, problemType);
+    assert.equal(fixture.identity.seen.length, 10, "identity never saw the 11th");
+  } finally {
+    await fixture.close();
+  }
+});
