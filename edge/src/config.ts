@@ -53,6 +53,11 @@ export const edgeConfigSchema = z.object({
   MAX_BODY_BYTES: z.coerce.number().int().positive().default(6 * 1024 * 1024),
   /** "false" turns the edge cache off (every public GET goes upstream), as the benchmark needs. */
   CACHE_ENABLED: z.enum(["true", "false"]).default("true").transform((value) => value === "true"),
+  /** Resilience tuning; left out, resilience.ts's defaults hold (5 failures, 10 s, the route's timeout). */
+  BREAKER_FAILURES: z.coerce.number().int().positive().optional(),
+  BREAKER_COOLDOWN_MS: z.coerce.number().int().positive().optional(),
+  /** The longest any attempt waits for an upstream's answer, whatever its route says. */
+  UPSTREAM_TIMEOUT_CAP_MS: z.coerce.number().int().positive().optional(),
 }).transform((config) => ({
   ...config,
   JWKS_URL: config.JWKS_URL ?? `${config.IDENTITY_URL}/.well-known/jwks.json`,
