@@ -4,7 +4,8 @@ import { exportJWK, generateKeyPair, SignJWT } from "jose";
 import { startEdgeFixture } from "./test_support.ts";
 
 Deno.test("edge routing, headers and access in workerd", async (t) => {
-  const fixture = await startEdgeFixture();
+  // Every request here must reach an upstream, so the cache (tested in cache_test.ts) is off.
+  const fixture = await startEdgeFixture({ CACHE_ENABLED: "false" });
   const { edge, tokens } = fixture;
   const call = (path: string, init: RequestInit = {}) => fetch(`${edge.url}${path}`, init);
   const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
