@@ -4,11 +4,15 @@
  */
 import { openApiDocument } from "@multishop/kit/app";
 import { createLogger } from "@multishop/kit/log";
+import { problemContentType, statusTitle } from "@multishop/kit/problem";
+import { findRoute } from "../edge/src/routes.ts";
+import { type HomePart, homeParts, type ProductExtra, productExtras } from "../edge/src/storefront.ts";
 import { catalogDocument, createCatalogApp } from "../services/catalog/app.ts";
 import { createIdentityApp, type IdentityAppDeps, identityDocument } from "../services/identity/app.ts";
 import { createImagesApp, imagesDocument } from "../services/images/app.ts";
 
 type Document = ReturnType<typeof openApiDocument>;
+type Components = NonNullable<Document["components"]>;
 
 /** Dependencies that are never called: building routes touches none of them. */
 function unused<T>(name: string): T {
@@ -57,18 +61,235 @@ export function serviceDocuments(): Record<string, Document> {
   };
 }
 
-/** The public API as one document: every service's paths, as the edge serves them. */
+const schemaRef = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+const problem = (description: string, headers?: Record<string, unknown>) => ({
+  description,
+  ...(headers ? { headers } : {}),
+  content: { [problemContentType]: { schema: schemaRef("Problem") } },
+});
+const json = (schema: unknown, description: string) => ({
+  description,
+  content: { "application/json": { schema } },
+});
+const headerRef = (name: string) => ({ $ref: `#/components/headers/${name}` });
+const responseRef = (name: string) => ({ $ref: `#/components/responses/${name}` });
+
+/** Answers the edge gives itself: its rate limit, and its stand-ins for a service that fails. */
+const edgeResponses = {
+  RateLimited: problem(
+    "Too Many Requests: the caller's rate limit is spent (per user when signed in, else per address)",
+    {
+      RateLimit: headerRef("RateLimit"),
+      "RateLimit-Policy": headerRef("RateLimit-Policy"),
+      "Retry-After": headerRef("Retry-After"),
+    },
+  ),
+  BadGateway: problem("Bad Gateway: the service failed or cannot be reached"),
+  Unavailable: problem(
+    "Service Unavailable: the service keeps failing, so the edge stopped calling it for a moment " +
+      "(circuit breaker), or it said it is unavailable",
+    { "Retry-After": headerRef("Retry-After") },
+  ),
+  GatewayTimeout: problem("Gateway Timeout: the service did not answer in time"),
+};
+
+const edgeHeaders = {
+  RateLimit: {
+    description: "The quota left and when it refills (IETF draft-ietf-httpapi-ratelimit-headers)",
+    schema: { type: "string" },
+  },
+  "RateLimit-Policy": {
+    description: "The quota that applies (IETF draft-ietf-httpapi-ratelimit-headers)",
+    schema: { type: "string" },
+  },
+  "Retry-After": {
+    description: "Seconds to wait before trying again",
+    schema: { type: "integer", minimum: 0 },
+  },
+};
+
+/** Every route the edge forwards is rate limited and may meet a failing service. */
+const forwardedResponses = {
+  429: responseRef("RateLimited"),
+  502: responseRef("BadGateway"),
+  503: responseRef("Unavailable"),
+  504: responseRef("GatewayTimeout"),
+};
+
+const methods = ["get", "put", "post", "delete", "options", "head", "patch", "trace"];
+
+/** A service's path as the edge serves it: each operation the edge forwards gains the edge's answers. */
+function throughTheEdge(path: string, item: Record<string, unknown>): Record<string, unknown> {
+  const concrete = path.replaceAll(/\{[^}]+\}/g, "x");
+  return Object.fromEntries(
+    Object.entries(item).map(([key, value]) => {
+      const forwarded = methods.includes(key) && "route" in findRoute(concrete, key.toUpperCase());
+      if (!forwarded) return [key, value];
+      const operation = value as { responses?: Record<string, unknown> };
+      return [key, { ...operation, responses: { ...forwardedResponses, ...operation.responses } }];
+    }),
+  );
+}
+
+const nullableList = (schema: string) => ({ type: ["array", "null"], items: schemaRef(schema) });
+
+/** What each part of the home page holds; typed by the edge's own list, so a new part must be described. */
+const homePartSchemas: Record<HomePart, unknown> = {
+  sliders: nullableList("Content.sliders"),
+  specialOffers: nullableList("Content.special-offers"),
+  features: nullableList("Content.features"),
+  offerDiscounts: nullableList("Content.offer-discounts"),
+  categories: { ...nullableList("CategoryTree"), description: "Top-level categories with their children" },
+  brands: nullableList("Brand"),
+  newestProducts: { ...nullableList("Product"), description: "The 8 newest products" },
+};
+
+const productExtraSchemas: Record<ProductExtra, unknown> = {
+  availability: {
+    type: ["object", "null"],
+    description: "Stock from the inventory service; null until that service is part of the shop",
+  },
+  reviews: {
+    type: ["object", "null"],
+    description: "The review summary from the comment service; null until that service is part of the shop",
+  },
+};
+
+const missingList = (names: string[]) => ({
+  type: "array",
+  items: { type: "string", enum: names },
+  description: "The parts that are null: their service failed or is not part of the shop yet",
+});
+
+/** The paths the edge answers itself: storefront aggregates, its administration and its documentation. */
+function edgeDocument() {
+  const homeNames = Object.keys(homeParts);
+  const extraNames = productExtras.map((extra) => extra.name);
+  const partial = "A part whose service fails is null and named in `missing`, and the page is then " +
+    "`Cache-Control: no-store`; a whole page is `public, max-age=30, s-maxage=60`.";
+  return {
+    paths: {
+      "/v1/storefront/home": {
+        get: {
+          tags: ["storefront"],
+          summary: "The home page in one call",
+          description: "Storefront content, top categories, brands and the newest products, fetched from " +
+            `the catalog in parallel. ${partial}`,
+          responses: {
+            200: json(schemaRef("StorefrontHome"), "The home page"),
+            429: responseRef("RateLimited"),
+            502: problem("Bad Gateway: no part of the page could be fetched"),
+          },
+        },
+      },
+      "/v1/storefront/products/{id}": {
+        get: {
+          tags: ["storefront"],
+          summary: "A product page in one call",
+          description:
+            "The product with its category and brand (required: the catalog's 404 is the page's), " +
+            `its availability and its review summary. ${partial}`,
+          parameters: [{
+            name: "id",
+            in: "path",
+            required: true,
+            schema: { type: "string", format: "uuid" },
+          }],
+          responses: {
+            200: json(schemaRef("StorefrontProduct"), "The product page"),
+            400: problem(statusTitle(400)),
+            404: problem(statusTitle(404)),
+            429: responseRef("RateLimited"),
+            502: responseRef("BadGateway"),
+            503: responseRef("Unavailable"),
+            504: responseRef("GatewayTimeout"),
+          },
+        },
+      },
+      "/v1/edge/cache/purge": {
+        post: {
+          tags: ["edge"],
+          summary: "Empty the edge cache (admin)",
+          description:
+            "Every cached public answer is dropped at once; the next request for each goes to its service.",
+          security: [{ bearerAuth: [] }],
+          responses: {
+            200: json(
+              { type: "object", properties: { purged: { type: "boolean" } }, required: ["purged"] },
+              "The cache is purged",
+            ),
+            401: problem(statusTitle(401)),
+            403: problem(statusTitle(403)),
+          },
+        },
+      },
+      "/healthz": {
+        get: {
+          tags: ["edge"],
+          summary: "The edge is up",
+          responses: {
+            200: json(
+              { type: "object", properties: { status: { const: "ok" } }, required: ["status"] },
+              "It answers",
+            ),
+          },
+        },
+      },
+      "/openapi.json": {
+        get: {
+          tags: ["edge"],
+          summary: "This document",
+          responses: { 200: json({ type: "object" }, "The OpenAPI 3.1 document of the public API") },
+        },
+      },
+      "/docs": {
+        get: {
+          tags: ["edge"],
+          summary: "An interactive reference of this document",
+          responses: {
+            200: { description: "An HTML page", content: { "text/html": { schema: { type: "string" } } } },
+          },
+        },
+      },
+    },
+    schemas: {
+      StorefrontHome: {
+        type: "object",
+        properties: { ...homePartSchemas, missing: missingList(homeNames) },
+        required: [...homeNames, "missing"],
+      },
+      StorefrontProduct: {
+        type: "object",
+        properties: {
+          product: schemaRef("Product"),
+          ...productExtraSchemas,
+          missing: missingList(extraNames),
+        },
+        required: ["product", ...extraNames, "missing"],
+      },
+    },
+  };
+}
+
+/** The public API as one document: every service's paths as the edge serves them, and the edge's own. */
 export function publicDocument(documents: Record<string, Document>): Document {
   const paths: Record<string, unknown> = {};
   const schemas: Record<string, unknown> = {};
-  for (const [service, document] of Object.entries(documents)) {
-    for (const [path, item] of Object.entries(document.paths ?? {})) {
-      if (path in paths) throw new Error(`${service} and another service both define ${path}`);
-      paths[path] = item;
+  const edge = edgeDocument();
+  const sources = [
+    ...Object.entries(documents).map(([name, document]) =>
+      [name, document.paths ?? {}, document.components?.schemas ?? {}] as const
+    ),
+    ["edge", edge.paths, edge.schemas] as const,
+  ];
+  for (const [source, sourcePaths, sourceSchemas] of sources) {
+    for (const [path, item] of Object.entries(sourcePaths)) {
+      if (path in paths) throw new Error(`${source} and another service both define ${path}`);
+      paths[path] = source === "edge" ? item : throughTheEdge(path, item as Record<string, unknown>);
     }
-    for (const [name, schema] of Object.entries(document.components?.schemas ?? {})) {
+    for (const [name, schema] of Object.entries(sourceSchemas)) {
       if (name in schemas && JSON.stringify(schemas[name]) !== JSON.stringify(schema)) {
-        throw new Error(`schema ${name} differs between ${service} and another service; rename one`);
+        throw new Error(`schema ${name} differs between ${source} and another service; rename one`);
       }
       schemas[name] = schema;
     }
@@ -78,13 +299,16 @@ export function publicDocument(documents: Record<string, Document>): Document {
     info: {
       title: "MultiShop Edge",
       version: "1.0.0",
-      description:
-        "The public API of the shop, as clients reach it through the edge. Errors are RFC 9457 problem documents.",
+      description: "The public API of the shop, as clients reach it through the edge. Errors are RFC 9457 " +
+        "problem documents. Every route the edge forwards is rate limited (429 with `RateLimit` headers), " +
+        "and the edge answers 502, 503 or 504 for a service that fails, keeps failing or is slow.",
     },
     servers: [{ url: "http://127.0.0.1:8787", description: "the edge, started by `deno task start`" }],
     paths: paths as Document["paths"],
     components: {
-      schemas: schemas as NonNullable<Document["components"]>["schemas"],
+      schemas: schemas as Components["schemas"],
+      responses: edgeResponses as Components["responses"],
+      headers: edgeHeaders as Components["headers"],
       securitySchemes: { bearerAuth: { type: "http", scheme: "bearer", bearerFormat: "JWT" } },
     },
   };

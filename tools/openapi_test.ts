@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { allDocuments, openapiFolder } from "./openapi.ts";
+import { findRoute } from "../edge/src/routes.ts";
+import { allDocuments, openapiFolder, serviceDocuments } from "./openapi.ts";
 
 Deno.test("the committed OpenAPI documents match the code (run `deno task openapi` when this fails)", async () => {
   for (const [name, text] of Object.entries(allDocuments())) {
@@ -26,6 +27,81 @@ Deno.test("the public document holds every public path of the contract so far", 
   ) {
     for (const [method, operation] of Object.entries(item)) {
       assert.ok(Object.keys(operation.responses).length > 0, `${method} ${path} documents its responses`);
+    }
+  }
+});
+
+Deno.test("the public document describes the edge's own paths and the answers the edge adds", () => {
+  const document = JSON.parse(allDocuments()["public.json"]);
+  assert.deepEqual(document.servers.map((server: { url: string }) => server.url), ["http://127.0.0.1:8787"]);
+  assert.deepEqual(document.components.securitySchemes.bearerAuth, {
+    type: "http",
+    scheme: "bearer",
+    bearerFormat: "JWT",
+  });
+  for (
+    const [path, method] of [
+      ["/v1/storefront/home", "get"],
+      ["/v1/storefront/products/{id}", "get"],
+      ["/v1/edge/cache/purge", "post"],
+      ["/healthz", "get"],
+      ["/openapi.json", "get"],
+      ["/docs", "get"],
+    ]
+  ) {
+    assert.ok(document.paths[path]?.[method]?.responses[200], `${method} ${path} and its 200 are described`);
+  }
+  assert.deepEqual(document.paths["/v1/edge/cache/purge"].post.security, [{ bearerAuth: [] }]);
+  const product = document.paths["/v1/storefront/products/{id}"].get.responses;
+  assert.ok(product[400] && product[404] && product[502], "the product page's problems are described");
+
+  const rateLimited = document.components.responses.RateLimited;
+  assert.deepEqual(Object.keys(rateLimited.headers), ["RateLimit", "RateLimit-Policy", "Retry-After"]);
+  for (const [path, method] of [["/v1/products", "get"], ["/oauth/token", "post"], ["/v1/images", "post"]]) {
+    const responses = document.paths[path][method].responses;
+    assert.deepEqual(responses[429], { $ref: "#/components/responses/RateLimited" }, `${method} ${path}`);
+    assert.deepEqual(responses[503], { $ref: "#/components/responses/Unavailable" }, `${method} ${path}`);
+  }
+  assert.equal(
+    document.paths["/healthz"].get.responses[429],
+    undefined,
+    "the edge's own paths are not limited",
+  );
+});
+
+Deno.test("every reference in the public document resolves", () => {
+  const document = JSON.parse(allDocuments()["public.json"]);
+  const refs = new Set<string>();
+  const visit = (value: unknown) => {
+    if (Array.isArray(value)) value.forEach(visit);
+    else if (value && typeof value === "object") {
+      for (const [key, child] of Object.entries(value)) {
+        if (key === "$ref" && typeof child === "string") refs.add(child);
+        else visit(child);
+      }
+    }
+  };
+  visit(document);
+  assert.ok(refs.size > 0);
+  for (const ref of refs) {
+    const target = ref.replace(/^#\//, "").split("/").reduce(
+      (node: Record<string, unknown> | undefined, key) => node?.[key] as Record<string, unknown> | undefined,
+      document,
+    );
+    assert.ok(target, `${ref} points at nothing`);
+  }
+});
+
+Deno.test("every service path of the public document is one the edge forwards", () => {
+  const document = JSON.parse(allDocuments()["public.json"]);
+  const services = serviceDocuments();
+  for (const service of Object.values(services)) {
+    for (const [path, item] of Object.entries(service.paths ?? {})) {
+      for (const method of Object.keys(item)) {
+        const match = findRoute(path.replaceAll(/\{[^}]+\}/g, "x"), method.toUpperCase());
+        assert.ok("route" in match, `the edge does not forward ${method} ${path}`);
+        assert.ok(document.paths[path][method].responses[429], `${method} ${path} documents 429`);
+      }
     }
   }
 });

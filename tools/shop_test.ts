@@ -18,7 +18,7 @@ function freePort(): number {
   return port;
 }
 
-Deno.test("admin uploads an image and sets it on a seeded product; the storefront sees it", async () => {
+Deno.test("through the edge: admin sets an uploaded image on a seeded product; reads are cached; sign-in is limited; /docs", async () => {
   const dataDir = await Deno.makeTempDir();
   const config = withPublicUrl(shopEnv.parse({
     DATA_DIR: dataDir,
@@ -97,6 +97,52 @@ Deno.test("admin uploads an image and sets it on a seeded product; the storefron
     });
     assert.equal(refused.status, 403);
     await refused.body?.cancel();
+
+    // Public catalog reads are cached at the edge: the second identical GET is a HIT.
+    const listing = `${edge.url}/v1/products?category=kitchen&sort=price_asc&limit=5`;
+    const first = await fetch(listing);
+    assert.equal(first.headers.get("x-cache-status"), "MISS");
+    await first.body?.cancel();
+    let second: Response | undefined;
+    for (let attempt = 0; attempt < 40; attempt++) {
+      second = await fetch(listing);
+      if (second.headers.get("x-cache-status") === "HIT") break;
+      await second.body?.cancel();
+      await new Promise((resolve) => setTimeout(resolve, 50)); // the cache write finishes after the answer
+    }
+    assert.equal(second!.headers.get("x-cache-status"), "HIT");
+    assert.equal((await second!.json()).items.length, 5);
+
+    // Sign-in is rate limited per address: ten attempts are answered, the eleventh is refused.
+    const attempt = () =>
+      fetch(`${edge.url}/oauth/token`, {
+        method: "POST",
+        headers: { "cf-connecting-ip": "198.51.100.7" },
+        body: new URLSearchParams({
+          grant_type: "password",
+          client_id: "storefront",
+          username: "demo",
+          password: "wrong-guess",
+        }),
+      });
+    for (let n = 1; n <= 10; n++) {
+      const answer = await attempt();
+      assert.equal(answer.status, 400, `attempt ${n} reaches identity`);
+      await answer.body?.cancel();
+    }
+    const eleventh = await attempt();
+    assert.equal(eleventh.status, 429);
+    assert.ok(Number(eleventh.headers.get("retry-after")) >= 1);
+    await eleventh.body?.cancel();
+
+    // The merged API reference.
+    const docs = await fetch(`${edge.url}/docs`);
+    assert.equal(docs.status, 200);
+    assert.match(await docs.text(), /openapi\.json/);
+    const merged = await (await fetch(`${edge.url}/openapi.json`)).json();
+    for (const path of ["/oauth/token", "/v1/products", "/v1/images", "/v1/storefront/home"]) {
+      assert.ok(merged.paths[path], path);
+    }
   } finally {
     await edge.close();
     await Promise.all(servers.map((server) => server.shutdown()));

@@ -4,14 +4,15 @@
  */
 import type { Principal } from "@multishop/kit/auth";
 import { ProblemError, problemResponse } from "@multishop/kit/problem";
-import { Hono } from "hono";
+import { type Context, Hono } from "hono";
 import { checkAccess, edgeVerifier } from "./auth.ts";
 import { cachedFetch, purgeCache } from "./cache.ts";
 import { type EdgeBindings, type EdgeConfig, edgeConfig, upstreamUrl } from "./config.ts";
+import { registerDocs } from "./docs.ts";
 import type { ExecutionContext } from "./platform.ts";
 import { downstreamResponse, nextTraceparent, upstreamRequest } from "./proxy.ts";
 import { takeToken } from "./ratelimit.ts";
-import { callUpstream } from "./resilience.ts";
+import { callUpstream, configuredPolicy } from "./resilience.ts";
 import { registerStorefront } from "./storefront.ts";
 import { findRoute } from "./routes.ts";
 
@@ -99,7 +100,14 @@ export function createEdgeApp() {
     checkAccess({ kind: "role", role: "admin" }, c.get("principal"));
     return c.json(await purgeCache(c.env.CACHE_GENERATION), 200);
   });
+  // An aggregate costs several upstream calls, so it counts against the caller's limit like any route.
+  app.use("/v1/storefront/*", async (c, next) => {
+    const headers = await limitRate(c, "default");
+    await next();
+    for (const [name, value] of Object.entries(headers)) c.res.headers.set(name, value);
+  });
   registerStorefront(app);
+  registerDocs(app);
 
   app.all("*", async (c) => {
     const path = new URL(c.req.url).pathname;
@@ -126,27 +134,8 @@ export function createEdgeApp() {
       });
     }
 
-    const principal = c.get("principal");
-    checkAccess(route.access, principal);
-
-    // Sign-in and contact limits count per address whoever asks; other routes per user when signed in.
-    const perUser = principal && route.rateLimit === "default";
-    const policyName = perUser && config.RATE_LIMITS.authenticated ? "authenticated" : route.rateLimit;
-    const policy = config.RATE_LIMITS[policyName] ?? config.RATE_LIMITS.default;
-    const decision = await takeToken(
-      c.env.RATE_LIMITER,
-      policyName,
-      policy,
-      perUser ? `user:${principal.subject}` : `ip:${clientIp(c.req.raw)}`,
-    );
-    if (!decision.allowed) {
-      return problemResponse(c, {
-        status: 429,
-        kind: "rate-limited",
-        detail: "too many requests; wait as Retry-After says",
-        headers: decision.headers,
-      });
-    }
+    checkAccess(route.access, c.get("principal"));
+    const rateHeaders = await limitRate(c, route.rateLimit);
 
     const forward = () =>
       callUpstream({
@@ -157,20 +146,45 @@ export function createEdgeApp() {
           traceparent: c.get("traceparent"),
           clientIp: clientIp(c.req.raw),
         }),
+        policy: configuredPolicy(config),
       }).then((response) => downstreamResponse(response, route.upstream));
-    const cacheable = route.cache && (c.req.method === "GET" || c.req.method === "HEAD") &&
-      !c.req.header("authorization");
-    const response = cacheable
+    // cachedFetch itself refuses anything that may be private (a token, a cookie) and says BYPASS.
+    const response = route.cache
       ? await cachedFetch(c.req.raw, {
         ctx: c.executionCtx as unknown as ExecutionContext,
         generations: c.env.CACHE_GENERATION,
+        enabled: config.CACHE_ENABLED,
       }, forward)
       : await forward();
-    for (const [name, value] of Object.entries(decision.headers)) response.headers.set(name, value);
+    for (const [name, value] of Object.entries(rateHeaders)) response.headers.set(name, value);
     return response;
   });
 
   return app;
+}
+
+/**
+ * Takes a token from the caller's bucket under a route's policy and returns the RateLimit headers for
+ * the answer; throws the 429 when the bucket is empty. Sign-in and contact limits count per address
+ * whoever asks; other routes per user when signed in.
+ */
+async function limitRate(c: Context<EdgeEnv>, rateLimit: string): Promise<Record<string, string>> {
+  const config = c.get("config");
+  const principal = c.get("principal");
+  const perUser = principal && rateLimit === "default";
+  const policyName = perUser && config.RATE_LIMITS.authenticated ? "authenticated" : rateLimit;
+  const policy = config.RATE_LIMITS[policyName] ?? config.RATE_LIMITS.default;
+  const key = perUser ? `user:${principal.subject}` : `ip:${clientIp(c.req.raw)}`;
+  const decision = await takeToken(c.env.RATE_LIMITER, policyName, policy, key);
+  if (!decision.allowed) {
+    throw new ProblemError({
+      status: 429,
+      kind: "rate-limited",
+      detail: "too many requests; wait as Retry-After says",
+      headers: decision.headers,
+    });
+  }
+  return decision.headers;
 }
 
 function preflight(origin: string | undefined, requestedHeaders: string | undefined): Response {

@@ -9,7 +9,7 @@
  * on its own, within a few requests, that an upstream is failing.
  */
 import { ProblemError } from "@multishop/kit/problem";
-import type { UpstreamName } from "./config.ts";
+import type { EdgeConfig, UpstreamName } from "./config.ts";
 import type { Route } from "./routes.ts";
 
 export interface ResiliencePolicy {
@@ -41,6 +41,15 @@ export const defaultPolicy: ResiliencePolicy = {
   retryBudgetMinimum: 10,
   retryBudgetWindowMs: 10_000,
 };
+
+/** The Worker variables' overrides of `defaultPolicy`; every call passes the same ones. */
+export function configuredPolicy(config: EdgeConfig): Partial<ResiliencePolicy> {
+  return {
+    breakerFailures: config.BREAKER_FAILURES,
+    breakerCooldownMs: config.BREAKER_COOLDOWN_MS,
+    timeoutCapMs: config.UPSTREAM_TIMEOUT_CAP_MS,
+  };
+}
 
 export interface UpstreamCall {
   upstream: UpstreamName;

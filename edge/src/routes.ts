@@ -13,6 +13,8 @@ export type Access =
 export interface Route {
   /** Matches the path itself and anything below it (`/v1/products` matches `/v1/products/42`). */
   prefix: string;
+  /** Only the path itself: public write endpoints must not lend their access to paths below them. */
+  exact?: boolean;
   /** Methods this entry covers; all when left out. */
   methods?: string[];
   upstream: UpstreamName;
@@ -47,6 +49,7 @@ export const routes: Route[] = [
   {
     ...base,
     prefix: "/oauth/token",
+    exact: true,
     methods: ["POST"],
     upstream: "identity",
     access: publicAccess,
@@ -56,6 +59,7 @@ export const routes: Route[] = [
   {
     ...base,
     prefix: "/oauth/revoke",
+    exact: true,
     methods: ["POST"],
     upstream: "identity",
     access: publicAccess,
@@ -65,6 +69,7 @@ export const routes: Route[] = [
   {
     ...base,
     prefix: "/v1/auth/register",
+    exact: true,
     methods: ["POST"],
     upstream: "identity",
     access: publicAccess,
@@ -89,6 +94,7 @@ export const routes: Route[] = [
   {
     ...base,
     prefix: "/v1/contact",
+    exact: true,
     methods: ["POST"],
     upstream: "catalog",
     access: publicAccess,
@@ -108,7 +114,7 @@ export function matchesPrefix(path: string, prefix: string): boolean {
 export function findRoute(path: string, method: string): { route: Route } | { allowed: string[] } {
   const allowed = new Set<string>();
   for (const route of routes) {
-    if (!matchesPrefix(path, route.prefix)) continue;
+    if (route.exact ? path !== route.prefix : !matchesPrefix(path, route.prefix)) continue;
     if (!route.methods || route.methods.includes(method)) return { route };
     for (const m of route.methods) allowed.add(m);
   }
