@@ -44,38 +44,25 @@ function catalogCollection(prefix: string, upstream: UpstreamName = "catalog"): 
   ];
 }
 
+/**
+ * Sign-in, sign-out and sign-up: brute-force protection by the strict policy, per client address,
+ * and never retried (a password is not sent twice).
+ */
+function signInEndpoint(prefix: string): Route {
+  return {
+    ...base,
+    prefix,
+    exact: true,
+    methods: ["POST"],
+    upstream: "identity",
+    access: publicAccess,
+    rateLimit: "login",
+    retry: false,
+  };
+}
+
 export const routes: Route[] = [
-  // Brute-force protection: the strict policy, per client address.
-  {
-    ...base,
-    prefix: "/oauth/token",
-    exact: true,
-    methods: ["POST"],
-    upstream: "identity",
-    access: publicAccess,
-    rateLimit: "login",
-    retry: false,
-  },
-  {
-    ...base,
-    prefix: "/oauth/revoke",
-    exact: true,
-    methods: ["POST"],
-    upstream: "identity",
-    access: publicAccess,
-    rateLimit: "login",
-    retry: false,
-  },
-  {
-    ...base,
-    prefix: "/v1/auth/register",
-    exact: true,
-    methods: ["POST"],
-    upstream: "identity",
-    access: publicAccess,
-    rateLimit: "login",
-    retry: false,
-  },
+  ...["/oauth/token", "/oauth/revoke", "/v1/auth/register"].map(signInEndpoint),
   {
     ...base,
     prefix: "/.well-known",
