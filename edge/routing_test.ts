@@ -126,14 +126,25 @@ Deno.test("edge routing, headers and access in workerd", async (t) => {
         ["POST", "/v1/contact", undefined, 200],
         ["POST", "/v1/contact/7b1c2d3e/read", undefined, 401],
         ["POST", "/v1/contact/7b1c2d3e/read", customer, 403],
+        ["GET", "/v1/basket", undefined, 401],
+        ["GET", "/v1/basket", service, 403],
+        ["PUT", "/v1/basket/items/7b1c2d3e", customer, 200],
+        ["GET", "/v1/coupons", customer, 403],
+        ["POST", "/v1/coupons", admin, 200],
       ];
       for (const [method, path, token, status] of matrix) {
-        const before = fixture.identity.seen.length + fixture.catalog.seen.length +
-          fixture.images.seen.length;
+        const upstreams = [
+          fixture.identity,
+          fixture.catalog,
+          fixture.images,
+          fixture.basket,
+          fixture.discount,
+        ];
+        const before = upstreams.reduce((sum, upstream) => sum + upstream.seen.length, 0);
         const response = await call(path, { method, headers: token ? bearer(token) : {} });
         await response.body?.cancel();
         assert.equal(response.status, status, `${method} ${path} as ${token ? "someone" : "nobody"}`);
-        const after = fixture.identity.seen.length + fixture.catalog.seen.length + fixture.images.seen.length;
+        const after = upstreams.reduce((sum, upstream) => sum + upstream.seen.length, 0);
         assert.equal(after - before, status === 200 ? 1 : 0, `${method} ${path}: upstream calls`);
       }
       const forwarded = fixture.catalog.seen.findLast((seen) =>

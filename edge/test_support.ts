@@ -58,11 +58,13 @@ export interface EdgeFixture {
   identity: TestUpstream;
   catalog: TestUpstream;
   images: TestUpstream;
+  basket: TestUpstream;
+  discount: TestUpstream;
   tokens: Awaited<ReturnType<typeof testTokenIssuer>>;
   close(): Promise<void>;
 }
 
-/** The Worker in workerd in front of three recording upstreams, trusting the test token issuer. */
+/** The Worker in workerd in front of recording upstreams, trusting the test token issuer. */
 export async function startEdgeFixture(variables: Record<string, string> = {}): Promise<EdgeFixture> {
   const tokens = await testTokenIssuer();
   const jwks = Deno.serve(
@@ -72,10 +74,14 @@ export async function startEdgeFixture(variables: Record<string, string> = {}): 
   const identity = startUpstream("identity");
   const catalog = startUpstream("catalog");
   const images = startUpstream("images");
+  const basket = startUpstream("basket");
+  const discount = startUpstream("discount");
   const edge = await startLocalEdge({
     IDENTITY_URL: identity.url,
     CATALOG_URL: catalog.url,
     IMAGES_URL: images.url,
+    BASKET_URL: basket.url,
+    DISCOUNT_URL: discount.url,
     JWKS_URL: `http://127.0.0.1:${jwks.addr.port}/`,
     TOKEN_ISSUER: tokens.issuer,
     TOKEN_AUDIENCE: tokens.audience,
@@ -87,10 +93,13 @@ export async function startEdgeFixture(variables: Record<string, string> = {}): 
     identity,
     catalog,
     images,
+    basket,
+    discount,
     tokens,
     async close() {
       await edge.close();
-      await Promise.all([identity.close(), catalog.close(), images.close(), jwks.shutdown()]);
+      await Promise.all([identity, catalog, images, basket, discount].map((upstream) => upstream.close()));
+      await jwks.shutdown();
     },
   };
 }

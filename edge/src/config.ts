@@ -44,6 +44,8 @@ export const edgeConfigSchema = z.object({
   IDENTITY_URL: url.default("http://127.0.0.1:5001"),
   CATALOG_URL: url.default("http://127.0.0.1:5002"),
   IMAGES_URL: url.default("http://127.0.0.1:5003"),
+  BASKET_URL: url.default("http://127.0.0.1:5004"),
+  DISCOUNT_URL: url.default("http://127.0.0.1:5005"),
   /** Where identity publishes its keys; by default on IDENTITY_URL. */
   JWKS_URL: url.optional(),
   TOKEN_ISSUER: z.string().min(1).default("http://127.0.0.1:8787"),
@@ -88,8 +90,14 @@ export function edgeConfig(env: EdgeBindings): EdgeConfig {
   return config;
 }
 
-export type UpstreamName = "identity" | "catalog" | "images";
+export type UpstreamName = "identity" | "catalog" | "images" | "basket" | "discount";
 
 export function upstreamUrl(config: EdgeConfig, upstream: UpstreamName): string {
-  return { identity: config.IDENTITY_URL, catalog: config.CATALOG_URL, images: config.IMAGES_URL }[upstream];
+  return {
+    identity: config.IDENTITY_URL,
+    catalog: config.CATALOG_URL,
+    images: config.IMAGES_URL,
+    basket: config.BASKET_URL,
+    discount: config.DISCOUNT_URL,
+  }[upstream];
 }

@@ -90,6 +90,8 @@ export const routes: Route[] = [
   },
   { ...base, prefix: "/v1/contact", upstream: "catalog", access: admin },
   { ...base, prefix: "/v1/catalog/stats", methods: reads, upstream: "catalog", access: admin },
+  { ...base, prefix: "/v1/basket", upstream: "basket", access: user },
+  { ...base, prefix: "/v1/coupons", upstream: "discount", access: admin },
   ...catalogCollection("/v1/images", "images").map((route) => ({ ...route, timeoutMs: 30_000 })),
 ];
 

@@ -36,7 +36,10 @@ export const identityEnv = z.object({
   ADMIN_EMAIL: z.email().optional(),
   ADMIN_PASSWORD: z.string().optional(),
   VISITOR_CLIENT_SECRET: z.string().min(8).default("visitor-secret"),
-  SERVICE_CLIENTS: jsonList.default([]),
+  // The basket's development client (its SERVICE_CLIENT_SECRET default); production sets its own.
+  SERVICE_CLIENTS: jsonList.default([
+    { id: "basket", secret: "basket-dev-secret", scopes: ["catalog:read", "discount:validate"] },
+  ]),
 }).superRefine((env, ctx) => {
   if (Boolean(env.ADMIN_EMAIL) !== Boolean(env.ADMIN_PASSWORD)) {
     ctx.addIssue({
