@@ -1,0 +1,152 @@
+/** The basket's HTTP routes: every one acts on the signed-in user's own basket. */
+import { createRoute, z } from "@hono/zod-openapi";
+import { type App, createApp, type ReadinessCheck } from "@multishop/kit/app";
+import { bearerSecurity, principalOf, requireUser, type TokenVerifier } from "@multishop/kit/auth";
+import { money } from "@multishop/kit/contracts/catalog";
+import type { Logger } from "@multishop/kit/log";
+import { jsonBody, jsonResponse, problems } from "@multishop/kit/openapi";
+import type { BasketService } from "./basket.ts";
+import { couponInput, quantityInput } from "./domain.ts";
+
+export interface BasketAppDeps {
+  basket: BasketService;
+  verifyToken: TokenVerifier;
+  logger: Logger;
+  bodyLimitBytes: number;
+  readiness: Record<string, ReadinessCheck>;
+}
+
+export const basketDocument = {
+  title: "MultiShop Basket",
+  version: "1.0.0",
+  description:
+    "The signed-in customer's basket: prices from the catalog, totals and coupons computed on the server.",
+};
+
+const moneySchema = money.openapi("BasketMoney");
+const basketSchema = z.object({
+  lines: z.array(z.object({
+    productId: z.string(),
+    name: z.string(),
+    image: z.string().nullable(),
+    unitPrice: moneySchema,
+    quantity: z.number().int(),
+    available: z.boolean().openapi({ description: "false once the product is no longer sold; not charged" }),
+    lineTotal: moneySchema,
+  })),
+  coupon: z.union([
+    z.object({ code: z.string(), valid: z.literal(true), discount: moneySchema }),
+    z.object({ code: z.string(), valid: z.literal(false), reason: z.string(), detail: z.string() }),
+  ]).nullable(),
+  totals: z.object({
+    subtotal: moneySchema,
+    discount: moneySchema,
+    total: moneySchema,
+    itemCount: z.number().int(),
+  }),
+  updatedAt: z.string().datetime().nullable(),
+}).openapi("Basket");
+
+const productParam = z.object({ productId: z.uuid("must be a product id") });
+const userOnly = { security: bearerSecurity, middleware: [requireUser] };
+
+export function createBasketApp(deps: BasketAppDeps): App {
+  const { basket } = deps;
+  const app = createApp({
+    service: "basket",
+    ...basketDocument,
+    logger: deps.logger,
+    bodyLimitBytes: deps.bodyLimitBytes,
+    readiness: deps.readiness,
+    verifyToken: deps.verifyToken,
+  });
+  const user = (c: Parameters<typeof principalOf>[0]) => principalOf(c).subject;
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/v1/basket",
+      tags: ["basket"],
+      summary: "The caller's basket with its totals",
+      ...userOnly,
+      responses: {
+        200: jsonResponse(basketSchema, "The basket (empty when there is none)"),
+        ...problems(401, 403),
+      },
+    }),
+    async (c) => c.json(await basket.view(user(c)), 200),
+  );
+  app.openapi(
+    createRoute({
+      method: "put",
+      path: "/v1/basket/items/{productId}",
+      tags: ["basket"],
+      summary: "Set a product's quantity (0 removes it)",
+      description: "Only `quantity` is read; name and price come from the catalog.",
+      ...userOnly,
+      request: { params: productParam, body: jsonBody(quantityInput) },
+      responses: {
+        200: jsonResponse(basketSchema, "The basket"),
+        ...problems(400, 401, 403, 415, 422, 503),
+      },
+    }),
+    async (c) => {
+      const { productId } = c.req.valid("param");
+      return c.json(await basket.setItem(user(c), productId, c.req.valid("json").quantity), 200);
+    },
+  );
+  app.openapi(
+    createRoute({
+      method: "delete",
+      path: "/v1/basket/items/{productId}",
+      tags: ["basket"],
+      summary: "Remove a product",
+      ...userOnly,
+      request: { params: productParam },
+      responses: { 200: jsonResponse(basketSchema, "The basket"), ...problems(400, 401, 403, 404) },
+    }),
+    async (c) => c.json(await basket.removeItem(user(c), c.req.valid("param").productId), 200),
+  );
+  app.openapi(
+    createRoute({
+      method: "delete",
+      path: "/v1/basket",
+      tags: ["basket"],
+      summary: "Empty the basket",
+      ...userOnly,
+      responses: { 204: { description: "Emptied" }, ...problems(401, 403) },
+    }),
+    async (c) => {
+      await basket.clear(user(c));
+      return c.body(null, 204);
+    },
+  );
+  app.openapi(
+    createRoute({
+      method: "put",
+      path: "/v1/basket/coupon",
+      tags: ["basket"],
+      summary: "Apply a coupon",
+      description: "An unknown, inactive, expired or exhausted code answers 422 with its `reason`.",
+      ...userOnly,
+      request: { body: jsonBody(couponInput) },
+      responses: {
+        200: jsonResponse(basketSchema, "The basket with the discount"),
+        ...problems(400, 401, 403, 415, 422, 503),
+      },
+    }),
+    async (c) => c.json(await basket.applyCoupon(user(c), c.req.valid("json").code), 200),
+  );
+  app.openapi(
+    createRoute({
+      method: "delete",
+      path: "/v1/basket/coupon",
+      tags: ["basket"],
+      summary: "Remove the coupon",
+      ...userOnly,
+      responses: { 200: jsonResponse(basketSchema, "The basket"), ...problems(401, 403) },
+    }),
+    async (c) => c.json(await basket.removeCoupon(user(c)), 200),
+  );
+  return app;
+}
