@@ -1,0 +1,74 @@
+/**
+ * The discount service's process entry: configuration, database, migrations, server, shutdown.
+ * `startDiscount` is also how the all-in-one start and the tests run it.
+ */
+import { type TokenVerifier, verifierFromConfig } from "@multishop/kit/auth";
+import { runMain } from "@multishop/kit/config";
+import { startEmbeddedPostgres } from "@multishop/kit/embedded-postgres";
+import { createLogger, type Logger } from "@multishop/kit/log";
+import { loadMigrations, migrate } from "@multishop/kit/migrate";
+import { connectPostgres } from "@multishop/kit/postgres";
+import { serveApp, shutdownOnSignal } from "@multishop/kit/serve";
+import { createDiscountApp } from "./app.ts";
+import { type DiscountConfig, loadDiscountConfig } from "./config.ts";
+import { createDiscount } from "./discount.ts";
+import { createDiscountStore } from "./store/postgres.ts";
+
+export interface DiscountRuntime {
+  postgres: { url: string; maxConnections: number };
+  logger: Logger;
+  /** Defaults to identity's published keys (AUTH_JWKS_URL); tests sign their own tokens. */
+  verifyToken?: TokenVerifier;
+  /** The time coupons' validity is judged at; tests move it. */
+  clock?: () => Date;
+}
+
+export async function startDiscount(config: DiscountConfig, runtime: DiscountRuntime) {
+  const { logger } = runtime;
+  const sql = connectPostgres(runtime.postgres.url, {
+    max: runtime.postgres.maxConnections,
+    applicationName: "discount",
+  });
+  await migrate(sql, await loadMigrations(new URL("./migrations/", import.meta.url)), logger);
+  const store = createDiscountStore(sql);
+  const discount = createDiscount({
+    store,
+    currency: config.CURRENCY,
+    clock: runtime.clock ?? (() => new Date()),
+  });
+  const app = createDiscountApp({
+    discount,
+    store,
+    currency: config.CURRENCY,
+    verifyToken: runtime.verifyToken ?? verifierFromConfig(config),
+    logger,
+    bodyLimitBytes: config.BODY_LIMIT_BYTES,
+    readiness: { postgres: store.ping },
+  });
+  return {
+    app,
+    store,
+    discount,
+    close: () => sql.end({ timeout: 5 }),
+  };
+}
+
+if (import.meta.main) {
+  await runMain(async () => {
+    const config = loadDiscountConfig();
+    const logger = createLogger("discount", config.LOG_LEVEL);
+    const embedded = config.POSTGRES_URL
+      ? undefined
+      : await startEmbeddedPostgres({ dataDir: `${config.DATA_DIR}/postgres/discount` });
+    const postgres = embedded ?? { url: config.POSTGRES_URL!, maxConnections: config.POSTGRES_POOL_MAX };
+    const discount = await startDiscount(config, { postgres, logger });
+    const server = serveApp(discount.app, { hostname: config.HOST, port: config.PORT });
+    logger.info("discount listening", { url: server.url, postgres: embedded ? "embedded" : "POSTGRES_URL" });
+    await shutdownOnSignal({
+      servers: [server],
+      closers: [discount.close, ...(embedded ? [embedded.stop] : [])],
+      logger,
+      timeoutMs: config.SHUTDOWN_TIMEOUT_MS,
+    });
+  });
+}
