@@ -8,6 +8,8 @@ import { problemContentType, statusTitle } from "@multishop/kit/problem";
 import { findRoute } from "../edge/src/routes.ts";
 import { type HomePart, homeParts, type ProductExtra, productExtras } from "../edge/src/storefront.ts";
 import { catalogDocument, createCatalogApp } from "../services/catalog/app.ts";
+import { basketDocument, createBasketApp } from "../services/basket/app.ts";
+import { createDiscountApp, discountDocument } from "../services/discount/app.ts";
 import { createIdentityApp, type IdentityAppDeps, identityDocument } from "../services/identity/app.ts";
 import { createImagesApp, imagesDocument } from "../services/images/app.ts";
 
@@ -54,10 +56,28 @@ export function serviceDocuments(): Record<string, Document> {
     publicUrl: "http://127.0.0.1:5003",
     readiness: {},
   });
+  const basketApp = createBasketApp({
+    basket: unused("basket"),
+    verifyToken: unused<IdentityAppDeps["verifyToken"]>("verifyToken"),
+    logger,
+    bodyLimitBytes: 1,
+    readiness: {},
+  });
+  const discountApp = createDiscountApp({
+    discount: unused("discount"),
+    store: unused("store"),
+    currency: "USD",
+    verifyToken: unused<IdentityAppDeps["verifyToken"]>("verifyToken"),
+    logger,
+    bodyLimitBytes: 1,
+    readiness: {},
+  });
   return {
     identity: openApiDocument(identityApp, identityDocument),
     catalog: openApiDocument(catalogApp, catalogDocument),
     images: openApiDocument(imagesApp, imagesDocument),
+    basket: openApiDocument(basketApp, basketDocument),
+    discount: openApiDocument(discountApp, discountDocument),
   };
 }
 
@@ -119,6 +139,13 @@ const forwardedResponses = {
 const methods = ["get", "put", "post", "delete", "options", "head", "patch", "trace"];
 
 /** A service's path as the edge serves it: each operation the edge forwards gains the edge's answers. */
+function routedByTheEdge(path: string, item: Record<string, unknown>): boolean {
+  const concrete = path.replaceAll(/\{[^}]+\}/g, "x");
+  return Object.keys(item).some((key) =>
+    methods.includes(key) && "route" in findRoute(concrete, key.toUpperCase())
+  );
+}
+
 function throughTheEdge(path: string, item: Record<string, unknown>): Record<string, unknown> {
   const concrete = path.replaceAll(/\{[^}]+\}/g, "x");
   return Object.fromEntries(
@@ -284,6 +311,8 @@ export function publicDocument(documents: Record<string, Document>): Document {
   ];
   for (const [source, sourcePaths, sourceSchemas] of sources) {
     for (const [path, item] of Object.entries(sourcePaths)) {
+      // What the edge does not route (service-to-service calls such as the coupon check) is not public.
+      if (source !== "edge" && !routedByTheEdge(path, item as Record<string, unknown>)) continue;
       if (path in paths) throw new Error(`${source} and another service both define ${path}`);
       paths[path] = source === "edge" ? item : throughTheEdge(path, item as Record<string, unknown>);
     }

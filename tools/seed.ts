@@ -16,7 +16,7 @@ await runMain(async () => {
   const bus = await messagingFromConfig(config, createLogger("messaging", "warn"));
   const services = await startServices(config, bus, credentials);
   try {
-    const { identityCreated, catalog } = await services.seed();
+    const { identityCreated, catalog, coupons } = await services.seed();
     console.log(
       identityCreated
         ? `customer ${credentials.customer.username} / ${credentials.customer.password}`
@@ -26,6 +26,7 @@ await runMain(async () => {
       `catalog: ${catalog.categories} categories, ${catalog.brands} brands, ${catalog.products} products ` +
         `(${catalog.created} items added)`,
     );
+    console.log(coupons.length ? `coupons added: ${coupons.join(", ")}` : "coupons already there");
   } finally {
     await services.close();
     await bus.close();

@@ -14,6 +14,11 @@ import { loadImagesConfig } from "../services/images/config.ts";
 import { startImages } from "../services/images/main.ts";
 import { seedDemoImages } from "../services/images/seed.ts";
 import { startLocalEdge } from "../edge/local.ts";
+import { loadBasketConfig } from "../services/basket/config.ts";
+import { basketStoreFromConfig, startBasket } from "../services/basket/main.ts";
+import { loadDiscountConfig } from "../services/discount/config.ts";
+import { startDiscount } from "../services/discount/main.ts";
+import { seedCoupons } from "../services/discount/seed.ts";
 import { type DemoCredentials, serviceDatabase, type ShopConfig, step } from "./shop.ts";
 
 /** The edge's own variables that may be set in the environment (see edge/src/config.ts). */
@@ -33,10 +38,16 @@ export async function startServices(
   const logger = (service: string) => createLogger(service, config.LOG_LEVEL);
 
   const identityDatabase = await step("identity database", () => serviceDatabase(config, "identity"));
+  const basketClient = {
+    id: "basket",
+    secret: credentials.basketClientSecret,
+    scopes: ["catalog:read", "discount:validate"],
+  };
   const identityConfig = loadIdentityConfig({
     ...env,
     PORT: String(config.IDENTITY_PORT),
     ISSUER: config.PUBLIC_URL,
+    SERVICE_CLIENTS: JSON.stringify([basketClient]),
     ADMIN_EMAIL: credentials.admin.email,
     ADMIN_PASSWORD: credentials.admin.password,
   });
@@ -65,8 +76,33 @@ export async function startServices(
     () => startCatalog(catalogConfig, { store: catalogStore, events: bus, logger: logger("catalog") }),
   );
 
+  const discountDatabase = await step("discount database", () => serviceDatabase(config, "discount"));
+  const discountConfig = loadDiscountConfig({ ...env, ...auth, PORT: String(config.DISCOUNT_PORT) });
+  const discount = await step(
+    "discount",
+    () => startDiscount(discountConfig, { postgres: discountDatabase, logger: logger("discount") }),
+  );
+
+  const basketConfig = loadBasketConfig({
+    ...env,
+    ...auth,
+    PORT: String(config.BASKET_PORT),
+    CATALOG_URL: `http://127.0.0.1:${config.CATALOG_PORT}`,
+    DISCOUNT_URL: `http://127.0.0.1:${config.DISCOUNT_PORT}`,
+    SERVICE_TOKEN_URL: `http://127.0.0.1:${config.IDENTITY_PORT}/oauth/token`,
+    SERVICE_CLIENT_ID: basketClient.id,
+    SERVICE_CLIENT_SECRET: basketClient.secret,
+  });
+  const basketStore = await step("basket store", () => basketStoreFromConfig(basketConfig));
+  const basket = await step(
+    "basket",
+    () => startBasket(basketConfig, { store: basketStore, bus, logger: logger("basket") }),
+  );
+
   return {
     identity: { ...identity, port: config.IDENTITY_PORT, database: identityDatabase.description },
+    discount: { ...discount, port: config.DISCOUNT_PORT, database: discountDatabase.description },
+    basket: { ...basket, port: config.BASKET_PORT, where: basketConfig.REDIS_URL ? "Redis" : "in process" },
     images: { ...images, port: config.IMAGES_PORT, where: images.store.description },
     catalog: {
       ...catalog,
@@ -79,6 +115,8 @@ export async function startServices(
         IDENTITY_URL: `http://127.0.0.1:${config.IDENTITY_PORT}`,
         CATALOG_URL: `http://127.0.0.1:${config.CATALOG_PORT}`,
         IMAGES_URL: `http://127.0.0.1:${config.IMAGES_PORT}`,
+        BASKET_URL: `http://127.0.0.1:${config.BASKET_PORT}`,
+        DISCOUNT_URL: `http://127.0.0.1:${config.DISCOUNT_PORT}`,
         TOKEN_ISSUER: config.PUBLIC_URL,
         ...edgeVariables(env),
       }, { port: config.EDGE_PORT, host: config.HOST }),
@@ -93,9 +131,13 @@ export async function startServices(
         () => seedDemoImages(images.store, imagesConfig.PUBLIC_URL, imageCategories),
       );
       const catalogResult = await step("demo catalog", () => seedCatalog(catalogStore, demoImages));
-      return { identityCreated, catalog: catalogResult };
+      const coupons = await step("demo coupons", () => seedCoupons(discount.store));
+      return { identityCreated, catalog: catalogResult, coupons };
     },
     async close() {
+      await basketStore.close();
+      await discount.close();
+      await discountDatabase.stop();
       await catalogStore.close();
       await images.close();
       await identity.close();

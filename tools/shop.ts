@@ -19,6 +19,8 @@ export const shopEnv = z.object({
   IDENTITY_PORT: port(5001),
   CATALOG_PORT: port(5002),
   IMAGES_PORT: port(5003),
+  BASKET_PORT: port(5004),
+  DISCOUNT_PORT: port(5005),
   ADMIN_EMAIL: z.email().optional(),
   ADMIN_PASSWORD: z.string().optional(),
 });
@@ -65,22 +67,35 @@ export async function serviceDatabase(config: ShopConfig, service: string): Prom
 export interface DemoCredentials {
   admin: { username: string; email: string; password: string; generated: boolean };
   customer: { username: string; email: string; password: string };
+  /** The basket's client secret at identity, for its calls to the catalog and the discount service. */
+  basketClientSecret: string;
+}
+
+interface SavedSecrets {
+  adminPassword: string;
+  customerPassword: string;
+  basketClientSecret: string;
 }
 
 /**
- * The demo accounts' passwords are made once per data folder and kept there (never in the
- * repository), so that every start prints the same ones. ADMIN_EMAIL/ADMIN_PASSWORD win when set.
+ * The demo accounts' passwords and the services' client secrets are made once per data folder and
+ * kept there (never in the repository), so that every start uses the same ones. ADMIN_EMAIL and
+ * ADMIN_PASSWORD win when set.
  */
 export async function demoCredentials(config: ShopConfig): Promise<DemoCredentials> {
   const file = `${config.DATA_DIR}/credentials.json`;
-  let saved: { adminPassword: string; customerPassword: string } | undefined;
+  let stored: Partial<SavedSecrets> = {};
   try {
-    saved = JSON.parse(await Deno.readTextFile(file));
+    stored = JSON.parse(await Deno.readTextFile(file));
   } catch (error) {
     if (!(error instanceof Deno.errors.NotFound)) throw new Error(`${file} cannot be read: ${error}`);
   }
-  if (!saved) {
-    saved = { adminPassword: generatePassword(), customerPassword: generatePassword() };
+  const saved: SavedSecrets = {
+    adminPassword: stored.adminPassword ?? generatePassword(),
+    customerPassword: stored.customerPassword ?? generatePassword(),
+    basketClientSecret: stored.basketClientSecret ?? generatePassword(),
+  };
+  if (JSON.stringify(saved) !== JSON.stringify(stored)) {
     await Deno.mkdir(config.DATA_DIR, { recursive: true });
     await Deno.writeTextFile(file, JSON.stringify(saved, null, 2) + "\n", { mode: 0o600 });
   }
@@ -97,6 +112,7 @@ export async function demoCredentials(config: ShopConfig): Promise<DemoCredentia
       email: demoCustomer.email,
       password: saved.customerPassword,
     },
+    basketClientSecret: saved.basketClientSecret,
   };
 }
 

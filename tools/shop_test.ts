@@ -18,7 +18,7 @@ function freePort(): number {
   return port;
 }
 
-Deno.test("through the edge: admin sets an uploaded image on a seeded product; reads are cached; sign-in is limited; /docs", async () => {
+Deno.test("through the edge: images, basket with a coupon, cached reads, limited sign-in, /docs", async () => {
   const dataDir = await Deno.makeTempDir();
   const config = withPublicUrl(shopEnv.parse({
     DATA_DIR: dataDir,
@@ -27,14 +27,15 @@ Deno.test("through the edge: admin sets an uploaded image on a seeded product; r
     IDENTITY_PORT: String(freePort()),
     CATALOG_PORT: String(freePort()),
     IMAGES_PORT: String(freePort()),
+    BASKET_PORT: String(freePort()),
+    DISCOUNT_PORT: String(freePort()),
   }));
   const credentials = await demoCredentials(config);
   const bus = createInProcessBus({ logger: createLogger("messaging", "silent") });
   // No variables: every store embedded, whatever servers the environment names.
   const services = await startServices(config, bus, credentials, {});
-  const servers = [services.identity, services.catalog, services.images].map((service) =>
-    serveApp(service.app, { hostname: "127.0.0.1", port: service.port })
-  );
+  const all = [services.identity, services.catalog, services.images, services.basket, services.discount];
+  const servers = all.map((service) => serveApp(service.app, { hostname: "127.0.0.1", port: service.port }));
   const edge = await services.edge();
   // A storefront knows one address: every call below goes through the edge.
   const [identity, catalog, images] = [edge.url, edge.url, edge.url];
@@ -97,6 +98,38 @@ Deno.test("through the edge: admin sets an uploaded image on a seeded product; r
     });
     assert.equal(refused.status, 403);
     await refused.body?.cancel();
+
+    // The customer fills a basket from the seeded catalog and applies a seeded coupon; the server
+    // computes the totals from the catalog's prices.
+    const customer = { authorization: `Bearer ${customerToken}`, "content-type": "application/json" };
+    const picks =
+      (await (await fetch(`${edge.url}/v1/products?category=books&sort=price_asc&limit=2`)).json()).items;
+    for (const [index, pick] of picks.entries()) {
+      const put = await fetch(`${edge.url}/v1/basket/items/${pick.id}`, {
+        method: "PUT",
+        headers: customer,
+        body: JSON.stringify({ quantity: index + 1, price: { amount: 1, currency: "USD" } }),
+      });
+      assert.equal(put.status, 200);
+      await put.body?.cancel();
+    }
+    const withCoupon = await fetch(`${edge.url}/v1/basket/coupon`, {
+      method: "PUT",
+      headers: customer,
+      body: JSON.stringify({ code: "WELCOME10" }),
+    });
+    assert.equal(withCoupon.status, 200);
+    const basket = await withCoupon.json();
+    const subtotal = picks[0].price.amount + picks[1].price.amount * 2;
+    assert.deepEqual(basket.totals, {
+      subtotal: { amount: subtotal, currency: "USD" },
+      discount: { amount: Math.floor(subtotal / 10), currency: "USD" },
+      total: { amount: subtotal - Math.floor(subtotal / 10), currency: "USD" },
+      itemCount: 3,
+    });
+    const otherCustomer = await fetch(`${edge.url}/v1/basket`);
+    assert.equal(otherCustomer.status, 401, "no basket without signing in");
+    await otherCustomer.body?.cancel();
 
     // Public catalog reads are cached at the edge: the second identical GET is a HIT.
     const listing = `${edge.url}/v1/products?category=kitchen&sort=price_asc&limit=5`;

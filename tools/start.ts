@@ -26,6 +26,8 @@ await runMain(async () => {
   const identity = serve(services.identity.app, services.identity.port);
   const catalog = serve(services.catalog.app, services.catalog.port);
   const images = serve(services.images.app, services.images.port);
+  const basket = serve(services.basket.app, services.basket.port);
+  const discount = serve(services.discount.app, services.discount.port);
   const edge = await step("edge (workerd)", services.edge);
 
   const adminNote = credentials.admin.generated
@@ -39,6 +41,8 @@ MultiShop Edge is running (Ctrl+C stops it)
   identity  ${identity.url}   ${services.identity.database}
   catalog   ${catalog.url}   ${services.catalog.where}; ${seeded.catalog.products} demo products
   images    ${images.url}   ${services.images.where}
+  basket    ${basket.url}   ${services.basket.where}
+  discount  ${discount.url}   ${services.discount.database}; coupons WELCOME10, HOME15, SAVE5
   messaging ${config.AMQP_URL ? "RabbitMQ (AMQP_URL)" : "in process"}
 
 Accounts (kept in ${config.DATA_DIR}/credentials.json)
@@ -52,7 +56,7 @@ Try:
 `);
 
   await shutdownOnSignal({
-    servers: [identity, catalog, images],
+    servers: [identity, catalog, images, basket, discount],
     closers: [edge.close, services.close, () => bus.close()],
     logger,
     timeoutMs: config.SHUTDOWN_TIMEOUT_MS,
