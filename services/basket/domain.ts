@@ -23,7 +23,9 @@ export const quantityInput = z.object({
   ),
 }).openapi("QuantityInput", { description: "0 removes the line" });
 
-export const couponInput = z.strictObject({ code: z.string().trim().min(1).max(64) }).openapi("BasketCouponInput");
+export const couponInput = z.strictObject({ code: z.string().trim().min(1).max(64) }).openapi(
+  "BasketCouponInput",
+);
 
 function emptyBasket(userId: string, now: Date): Basket {
   return { userId, lines: [], couponCode: null, updatedAt: now.toISOString() };
