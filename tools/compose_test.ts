@@ -10,7 +10,9 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type Document, isScalar, isSeq, parseDocument, Scalar } from "yaml";
 import { edgeConfigSchema } from "../edge/src/config.ts";
+import { loadBasketConfig } from "../services/basket/config.ts";
 import { loadCatalogConfig } from "../services/catalog/config.ts";
+import { loadDiscountConfig } from "../services/discount/config.ts";
 import { loadIdentityConfig } from "../services/identity/config.ts";
 import { loadImagesConfig } from "../services/images/config.ts";
 
@@ -463,6 +465,8 @@ const configLoaders: Record<string, (env: Record<string, string>) => unknown> = 
   identity: loadIdentityConfig,
   catalog: loadCatalogConfig,
   images: loadImagesConfig,
+  basket: loadBasketConfig,
+  discount: loadDiscountConfig,
   edge: (env) => edgeConfigSchema.parse(env),
 };
 
