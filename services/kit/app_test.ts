@@ -1,14 +1,13 @@
 import assert from "node:assert/strict";
 import { createRoute, z } from "@hono/zod-openapi";
 import { createApp } from "./app.ts";
-import { requireRole, tokenVerifier } from "./auth.ts";
+import { requireRole } from "./auth.ts";
 import { memoryLogger } from "./log.ts";
-import { problems } from "./openapi.ts";
-import { createLocalJWKSet, exportJWK, generateKeyPair, SignJWT } from "jose";
+import { jsonBody, problems } from "./openapi.ts";
+import { testTokenIssuer } from "./testing.ts";
 
 async function testApp(options: { ready?: boolean } = {}) {
-  const { publicKey, privateKey } = await generateKeyPair("ES256");
-  const jwk = { ...(await exportJWK(publicKey)), kid: "k1", alg: "ES256" };
+  const tokens = await testTokenIssuer();
   const logger = memoryLogger();
   const app = createApp({
     service: "test",
@@ -19,11 +18,7 @@ async function testApp(options: { ready?: boolean } = {}) {
     readiness: {
       database: () => options.ready === false ? Promise.reject(new Error("down")) : Promise.resolve(),
     },
-    verifyToken: tokenVerifier({
-      keys: createLocalJWKSet({ keys: [jwk] }),
-      issuer: "test",
-      audience: "shop",
-    }),
+    verifyToken: tokens.verifyToken,
   });
   app.openapi(
     createRoute({
@@ -32,10 +27,7 @@ async function testApp(options: { ready?: boolean } = {}) {
       request: {
         params: z.object({ id: z.string().regex(/^\d+$/) }),
         query: z.object({ mode: z.enum(["fast", "slow"]).optional() }),
-        body: {
-          required: true,
-          content: { "application/json": { schema: z.strictObject({ count: z.number().int().min(1) }) } },
-        },
+        body: jsonBody(z.strictObject({ count: z.number().int().min(1) })),
       },
       responses: { 200: { description: "ok" }, ...problems(400) },
     }),
@@ -45,11 +37,7 @@ async function testApp(options: { ready?: boolean } = {}) {
     throw new Error("secret database password in this message");
   });
   app.get("/admin", requireRole("admin"), (c) => c.json({ ok: true }));
-  const sign = (claims: Record<string, unknown>) =>
-    new SignJWT(claims).setProtectedHeader({ alg: "ES256", kid: "k1" }).setIssuer("test").setAudience("shop")
-      .setSubject("user-1").setIssuedAt().setExpirationTime("5m").setJti(crypto.randomUUID()).sign(
-        privateKey,
-      );
+  const sign = (claims: Record<string, unknown>) => tokens.sign("user-1", claims);
   return { app, logger, sign };
 }
 
