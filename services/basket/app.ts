@@ -1,19 +1,14 @@
 /** The basket's HTTP routes: every one acts on the signed-in user's own basket. */
 import { createRoute, z } from "@hono/zod-openapi";
-import { type App, createApp, type ReadinessCheck } from "@multishop/kit/app";
-import { bearerSecurity, principalOf, requireUser, type TokenVerifier } from "@multishop/kit/auth";
+import { type App, createApp, type ServiceAppDeps } from "@multishop/kit/app";
+import { bearerSecurity, principalOf, requireUser } from "@multishop/kit/auth";
 import { money } from "@multishop/kit/contracts/catalog";
-import type { Logger } from "@multishop/kit/log";
 import { jsonBody, jsonResponse, problems } from "@multishop/kit/openapi";
 import type { BasketService } from "./basket.ts";
 import { couponInput, quantityInput } from "./domain.ts";
 
-export interface BasketAppDeps {
+export interface BasketAppDeps extends ServiceAppDeps {
   basket: BasketService;
-  verifyToken: TokenVerifier;
-  logger: Logger;
-  bodyLimitBytes: number;
-  readiness: Record<string, ReadinessCheck>;
 }
 
 export const basketDocument = {

@@ -1,9 +1,8 @@
 /** The catalog's HTTP routes, built from injected dependencies; no I/O happens at import. */
 import { createRoute, z } from "@hono/zod-openapi";
-import { type App, createApp, type ReadinessCheck } from "@multishop/kit/app";
-import { bearerSecurity, requireRole, type TokenVerifier } from "@multishop/kit/auth";
+import { type App, createApp, type ServiceAppDeps } from "@multishop/kit/app";
+import { bearerSecurity, requireRole } from "@multishop/kit/auth";
 import { publicCache } from "@multishop/kit/cache";
-import type { Logger } from "@multishop/kit/log";
 import { jsonBody, jsonResponse, problems } from "@multishop/kit/openapi";
 import { decodeCursor, encodeCursor, pagingQuery } from "@multishop/kit/paging";
 import { ProblemError } from "@multishop/kit/problem";
@@ -26,13 +25,9 @@ import { type ProductStatus, sortValue } from "./domain/model.ts";
 import { foldText } from "./domain/text.ts";
 import type { CatalogStore } from "./store/types.ts";
 
-export interface CatalogAppDeps {
+export interface CatalogAppDeps extends ServiceAppDeps {
   catalog: Catalog;
   store: CatalogStore;
-  verifyToken: TokenVerifier;
-  logger: Logger;
-  bodyLimitBytes: number;
-  readiness: Record<string, ReadinessCheck>;
   cache: { maxAgeSeconds: number; sharedMaxAgeSeconds: number };
   clock: () => Date;
 }

@@ -1,29 +1,24 @@
 /** The discount service's HTTP routes, built from injected dependencies; no I/O happens at import. */
 import { createRoute, z } from "@hono/zod-openapi";
-import { type App, createApp, type ReadinessCheck } from "@multishop/kit/app";
-import { bearerSecurity, requireRole, requireScope, type TokenVerifier } from "@multishop/kit/auth";
+import { type App, createApp, type ServiceAppDeps } from "@multishop/kit/app";
+import { bearerSecurity, requireRole, requireScope } from "@multishop/kit/auth";
 import {
   couponValidationPath,
   couponValidationRequest,
   couponValidationResult,
   couponValidationScope,
 } from "@multishop/kit/contracts/discount";
-import type { Logger } from "@multishop/kit/log";
 import { jsonBody, jsonResponse, problems } from "@multishop/kit/openapi";
 import { decodeCursor, encodeCursor, pagingQuery } from "@multishop/kit/paging";
 import type { Discount } from "./discount.ts";
 import { type Coupon, couponInput, couponTypes } from "./domain.ts";
 import type { DiscountStore } from "./store/postgres.ts";
 
-export interface DiscountAppDeps {
+export interface DiscountAppDeps extends ServiceAppDeps {
   discount: Discount;
   store: DiscountStore;
   /** The shop's currency, shown on every coupon: fixed values and minimum totals are in it. */
   currency: string;
-  verifyToken: TokenVerifier;
-  logger: Logger;
-  bodyLimitBytes: number;
-  readiness: Record<string, ReadinessCheck>;
 }
 
 export const discountDocument = {

@@ -1,15 +1,8 @@
 /** Identity's HTTP routes, built from injected dependencies; no I/O happens at import. */
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
-import { type App, type AppEnv, createApp, type ReadinessCheck } from "@multishop/kit/app";
-import {
-  bearerSecurity,
-  principalOf,
-  requireRole,
-  requireUser,
-  type TokenVerifier,
-} from "@multishop/kit/auth";
-import type { Logger } from "@multishop/kit/log";
+import { type App, type AppEnv, createApp, type ServiceAppDeps } from "@multishop/kit/app";
+import { bearerSecurity, principalOf, requireRole, requireUser } from "@multishop/kit/auth";
 import { decodeCursor, encodeCursor, pagingQuery } from "@multishop/kit/paging";
 import { jsonBody, jsonResponse, problems } from "@multishop/kit/openapi";
 import { clientAuthSchema, OAuthError, revocationRequestSchema, tokenRequestSchema } from "./domain/oauth.ts";
@@ -19,15 +12,11 @@ import type { KeyRing } from "./keys.ts";
 import type { IdentityStore } from "./store/postgres.ts";
 import { fieldErrors } from "@multishop/kit/validation";
 
-export interface IdentityAppDeps {
+export interface IdentityAppDeps extends ServiceAppDeps {
   identity: Identity;
   store: IdentityStore;
   keys: KeyRing;
   tokens: TokenSettings;
-  verifyToken: TokenVerifier;
-  logger: Logger;
-  bodyLimitBytes: number;
-  readiness: Record<string, ReadinessCheck>;
 }
 
 export const identityDocument = {

@@ -1,23 +1,18 @@
 /** The images service's HTTP routes, built from injected dependencies; no I/O happens at import. */
 import { createRoute, z } from "@hono/zod-openapi";
 import { createMiddleware } from "hono/factory";
-import { type App, type AppEnv, createApp, type ReadinessCheck } from "@multishop/kit/app";
-import { bearerSecurity, requireRole, type TokenVerifier } from "@multishop/kit/auth";
-import type { Logger } from "@multishop/kit/log";
+import { type App, type AppEnv, createApp, type ServiceAppDeps } from "@multishop/kit/app";
+import { bearerSecurity, requireRole } from "@multishop/kit/auth";
 import { jsonResponse, problems } from "@multishop/kit/openapi";
 import { ProblemError } from "@multishop/kit/problem";
 import { acceptedContentTypes, cacheForever, imageIdPattern, inspectUpload, newImageId } from "./domain.ts";
 import type { ImageStore } from "./store/types.ts";
 
-export interface ImagesAppDeps {
+export interface ImagesAppDeps extends ServiceAppDeps {
   store: ImageStore;
-  verifyToken: TokenVerifier;
-  logger: Logger;
-  bodyLimitBytes: number;
   maxImageBytes: number;
   /** The base of the URLs handed out for stored images. */
   publicUrl: string;
-  readiness: Record<string, ReadinessCheck>;
 }
 
 export const imagesDocument = {

@@ -19,6 +19,15 @@ export type App = OpenAPIHono<AppEnv>;
 
 export type ReadinessCheck = () => Promise<unknown>;
 
+/** What every service's routes are built from, besides the service's own use cases and stores. */
+export interface ServiceAppDeps {
+  verifyToken: TokenVerifier;
+  logger: Logger;
+  bodyLimitBytes: number;
+  /** The service's own dependencies, checked by `GET /health/ready`. */
+  readiness: Record<string, ReadinessCheck>;
+}
+
 export interface AppOptions {
   service: string;
   title: string;
