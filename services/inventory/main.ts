@@ -1,0 +1,121 @@
+/**
+ * The inventory service's process entry: configuration, database, migrations, message consumers, the
+ * expiry sweep, server, shutdown. `startInventory` is also how the all-in-one start and the tests run it.
+ */
+import { type TokenVerifier, verifierFromConfig } from "@multishop/kit/auth";
+import { runMain } from "@multishop/kit/config";
+import { startEmbeddedPostgres } from "@multishop/kit/embedded-postgres";
+import { createLogger, describeError, type Logger } from "@multishop/kit/log";
+import { type MessageBus, messagingFromConfig } from "@multishop/kit/messaging";
+import { loadMigrations, migrate } from "@multishop/kit/migrate";
+import { connectPostgres } from "@multishop/kit/postgres";
+import { serveApp, shutdownOnSignal } from "@multishop/kit/serve";
+import { createInventoryApp } from "./app.ts";
+import { type InventoryConfig, loadInventoryConfig } from "./config.ts";
+import { consumeInventoryMessages, releaseExpired } from "./events.ts";
+import { createInventory } from "./inventory.ts";
+import { createInventoryStore } from "./store/postgres.ts";
+
+export interface InventoryRuntime {
+  postgres: { url: string; maxConnections: number };
+  /** Where checkout commands and catalog events come from and replies go. */
+  bus: MessageBus;
+  logger: Logger;
+  /** Defaults to identity's published keys (AUTH_JWKS_URL); tests sign their own tokens. */
+  verifyToken?: TokenVerifier;
+  /** The time reservations' deadlines are set and judged by; tests move it. */
+  clock?: () => Date;
+}
+
+export async function startInventory(config: InventoryConfig, runtime: InventoryRuntime) {
+  const { bus, logger } = runtime;
+  const sql = connectPostgres(runtime.postgres.url, {
+    max: runtime.postgres.maxConnections,
+    applicationName: "inventory",
+  });
+  await migrate(sql, await loadMigrations(new URL("./migrations/", import.meta.url)), logger);
+  const store = createInventoryStore(sql);
+  const inventory = createInventory({
+    store,
+    clock: runtime.clock ?? (() => new Date()),
+    reservationTtlSeconds: config.RESERVATION_TTL_SECONDS,
+  });
+  await consumeInventoryMessages(bus, inventory, logger);
+  const sweep = repeat(config.RESERVATION_SWEEP_SECONDS * 1000, async () => {
+    try {
+      const released = await releaseExpired(bus, inventory);
+      if (released > 0) logger.info("expired reservations released", { orders: released });
+    } catch (error) {
+      logger.error("expiry sweep failed; what is still due is released at the next sweep", {
+        nextSweepInSeconds: config.RESERVATION_SWEEP_SECONDS,
+        ...describeError(error),
+      });
+    }
+  });
+  const app = createInventoryApp({
+    inventory,
+    verifyToken: runtime.verifyToken ?? verifierFromConfig(config),
+    logger,
+    bodyLimitBytes: config.BODY_LIMIT_BYTES,
+    readiness: { postgres: store.ping, messaging: bus.ping },
+  });
+  return {
+    app,
+    store,
+    inventory,
+    async close() {
+      await sweep.stop();
+      await sql.end({ timeout: 5 });
+    },
+  };
+}
+
+/**
+ * Runs `task` every `intervalMs` after the previous run ended, so runs never overlap however long
+ * one takes. `stop` cancels the next run and waits for one in progress.
+ */
+function repeat(intervalMs: number, task: () => Promise<void>) {
+  let stopped = false;
+  let running = Promise.resolve();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const schedule = () => {
+    timer = setTimeout(() => {
+      running = task().finally(() => {
+        if (!stopped) schedule();
+      });
+    }, intervalMs);
+  };
+  schedule();
+  return {
+    async stop() {
+      stopped = true;
+      clearTimeout(timer);
+      await running;
+    },
+  };
+}
+
+if (import.meta.main) {
+  await runMain(async () => {
+    const config = loadInventoryConfig();
+    const logger = createLogger("inventory", config.LOG_LEVEL);
+    const embedded = config.POSTGRES_URL
+      ? undefined
+      : await startEmbeddedPostgres({ dataDir: `${config.DATA_DIR}/postgres/inventory` });
+    const postgres = embedded ?? { url: config.POSTGRES_URL!, maxConnections: config.POSTGRES_POOL_MAX };
+    const bus = await messagingFromConfig(config, logger);
+    const inventory = await startInventory(config, { postgres, bus, logger });
+    const server = serveApp(inventory.app, { hostname: config.HOST, port: config.PORT });
+    logger.info("inventory listening", {
+      url: server.url,
+      postgres: embedded ? "embedded" : "POSTGRES_URL",
+    });
+    // The bus closes first, so no message is handled after the database has gone.
+    await shutdownOnSignal({
+      servers: [server],
+      closers: [() => bus.close(), inventory.close, ...(embedded ? [embedded.stop] : [])],
+      logger,
+      timeoutMs: config.SHUTDOWN_TIMEOUT_MS,
+    });
+  });
+}

@@ -1,0 +1,240 @@
+/** The inventory service's PostgreSQL adapter: every query the service makes, and nothing else. */
+import type { Sql, TransactionSql } from "@multishop/kit/postgres";
+import {
+  onHandProblem,
+  type Reservation,
+  type ReservationLine,
+  type ReservationStatus,
+  shortages,
+  statusAfterExpiry,
+  type StockLevel,
+} from "../domain.ts";
+
+interface StockRow {
+  product_id: string;
+  on_hand: number;
+  reserved: number;
+  retired: boolean;
+  updated_at: Date;
+}
+
+interface RequestRow {
+  order_id: string;
+  lines: ReservationLine[];
+  outcome: "reserved" | "out_of_stock";
+  out_of_stock: string[];
+}
+
+interface ReservationRow {
+  status: Exclude<ReservationStatus, "failed">;
+  expires_at: Date;
+}
+
+/** What setting the count on hand did; `refused` when reserved units would not fit, saying why. */
+export type SetOnHandResult =
+  | { outcome: "created" | "updated"; stock: StockLevel }
+  | { outcome: "refused"; reason: string };
+
+const stockColumns = ["product_id", "on_hand", "reserved", "retired", "updated_at"];
+
+const toStock = (row: StockRow): StockLevel => ({
+  productId: row.product_id,
+  onHand: row.on_hand,
+  reserved: row.reserved,
+  retired: row.retired,
+  updatedAt: row.updated_at,
+});
+
+/** Parallel arrays for `unnest`, so that one statement handles every line. */
+const columnsOf = (lines: readonly ReservationLine[]) => ({
+  productIds: lines.map((line) => line.productId),
+  quantities: lines.map((line) => line.quantity),
+});
+
+/**
+ * Locks the stock rows of these products and returns them. Every transaction that locks more than
+ * one stock row does it here, in one fixed order (the ids' bytes), so two of them never wait on each
+ * other in a cycle: no deadlock, whatever order an order's lines came in. The rows are read after
+ * each lock is granted, so they show what concurrent transactions committed before.
+ */
+async function lockStock(tx: TransactionSql, productIds: string[]): Promise<Map<string, StockLevel>> {
+  const rows = await tx<StockRow[]>`
+    select ${tx(stockColumns)} from stock where product_id = any(${productIds}::text[])
+    order by product_id collate "C"
+    for update`;
+  return new Map(rows.map((row) => [row.product_id, toStock(row)]));
+}
+
+async function findReservation(db: Sql | TransactionSql, orderId: string): Promise<Reservation | undefined> {
+  const [request] = await db<RequestRow[]>`
+    select order_id, lines, outcome, out_of_stock from reservation_requests where order_id = ${orderId}`;
+  if (!request) return undefined;
+  // Every row of an order moves together, so any of them tells where the reservation stands.
+  const [held] = await db<ReservationRow[]>`
+    select status, expires_at from reservations where order_id = ${orderId} limit 1`;
+  return {
+    orderId: request.order_id,
+    lines: request.lines,
+    status: request.outcome === "out_of_stock" ? "failed" : held.status,
+    outOfStock: request.out_of_stock,
+    expiresAt: held?.expires_at ?? null,
+  };
+}
+
+export function createInventoryStore(sql: Sql) {
+  /**
+   * Moves the order's reservation to the status `next` decides, and its stock with it; undefined when
+   * the order reserved nothing, `changed` false when it already stood there. The order's request row
+   * is locked first, so the commit, release and expiry of one order take turns.
+   */
+  async function transition(
+    orderId: string,
+    next: (reservation: Reservation) => ReservationStatus,
+  ): Promise<{ reservation: Reservation; changed: boolean } | undefined> {
+    return await sql.begin(async (tx) => {
+      const [found] = await tx`select 1 from reservation_requests where order_id = ${orderId} for update`;
+      if (!found) return undefined;
+      const reservation = (await findReservation(tx, orderId))!;
+      const status = next(reservation);
+      if (status === reservation.status) return { reservation, changed: false };
+      // Only held stock moves; the domain's rules never ask for more, and the counts depend on it.
+      if (reservation.status !== "reserved") {
+        throw new Error(`a ${reservation.status} reservation cannot become ${status}`);
+      }
+      const { productIds, quantities } = columnsOf(reservation.lines);
+      await lockStock(tx, productIds);
+      // Committed units leave the shelf with the order; released ones stay on it, free again.
+      const leaving = status === "committed";
+      await tx`
+        update stock s
+        set reserved = s.reserved - l.quantity,
+            on_hand = s.on_hand - ${leaving ? tx`l.quantity` : tx`0`},
+            updated_at = now()
+        from unnest(${productIds}::text[], ${quantities}::int[]) as l(product_id, quantity)
+        where s.product_id = l.product_id`;
+      await tx`update reservations set status = ${status}, updated_at = now() where order_id = ${orderId}`;
+      return { reservation: { ...reservation, status }, changed: true };
+    });
+  }
+
+  return {
+    async stockLevel(productId: string): Promise<StockLevel | undefined> {
+      const [row] = await sql<StockRow[]>`
+        select ${sql(stockColumns)} from stock where product_id = ${productId}`;
+      return row ? toStock(row) : undefined;
+    },
+
+    /** The stock rows of these products; products without one are left out. */
+    async stockLevels(productIds: string[]): Promise<Map<string, StockLevel>> {
+      const rows = await sql<StockRow[]>`
+        select ${sql(stockColumns)} from stock where product_id = any(${productIds}::text[])`;
+      return new Map(rows.map((row) => [row.product_id, toStock(row)]));
+    },
+
+    /**
+     * Sets the count on hand, creating the row when the product has none. The row is locked while the
+     * count is checked against what is reserved, so a reservation cannot slip in between.
+     */
+    async setOnHand(productId: string, onHand: number): Promise<SetOnHandResult> {
+      return await sql.begin(async (tx) => {
+        const [created] = await tx<StockRow[]>`
+          insert into stock (product_id, on_hand) values (${productId}, ${onHand})
+          on conflict (product_id) do nothing
+          returning ${tx(stockColumns)}`;
+        if (created) return { outcome: "created" as const, stock: toStock(created) };
+        const [row] = await tx<StockRow[]>`
+          select ${tx(stockColumns)} from stock where product_id = ${productId} for update`;
+        const reason = onHandProblem(toStock(row), onHand);
+        if (reason) return { outcome: "refused" as const, reason };
+        const [updated] = await tx<StockRow[]>`
+          update stock set on_hand = ${onHand}, updated_at = now() where product_id = ${productId}
+          returning ${tx(stockColumns)}`;
+        return { outcome: "updated" as const, stock: toStock(updated) };
+      });
+    },
+
+    /** Creates the stock rows that are missing, with these counts; rows already there stay as they are. */
+    async addMissing(levels: readonly { productId: string; onHand: number }[]): Promise<number> {
+      const { productIds, quantities } = columnsOf(
+        levels.map((level) => ({ productId: level.productId, quantity: level.onHand })),
+      );
+      // In the same order as lockStock: two runs at once that share new products then wait on each
+      // other's insertions in one order, never in a cycle.
+      const created = await sql`
+        insert into stock (product_id, on_hand)
+        select * from unnest(${productIds}::text[], ${quantities}::int[]) as l(product_id, on_hand)
+        order by product_id collate "C"
+        on conflict (product_id) do nothing`;
+      return created.count;
+    },
+
+    /**
+     * Marks the product's stock as not reservable. A product without a row gets a retired one, so that
+     * its creation, if that message comes late, cannot bring it back.
+     */
+    async retire(productId: string): Promise<void> {
+      await sql`
+        insert into stock (product_id, on_hand, retired) values (${productId}, 0, true)
+        on conflict (product_id) do update set retired = true, updated_at = now() where not stock.retired`;
+    },
+
+    /**
+     * Reserves every line or none, in one transaction, and records the outcome for the order; or
+     * returns what was recorded for it before. `lines` must be normalised (see normalizeLines).
+     */
+    async reserve(orderId: string, lines: ReservationLine[], expiresAt: Date): Promise<Reservation> {
+      return await sql.begin(async (tx) => {
+        const { productIds, quantities } = columnsOf(lines);
+        const stock = await lockStock(tx, productIds);
+        // Read after the locks: a reserve of this order that held them has committed by now, and
+        // each statement sees what was committed before it began.
+        const recorded = await findReservation(tx, orderId);
+        if (recorded) return recorded;
+        const outOfStock = shortages(lines, stock);
+        // Plain objects, which postgres.js accepts as JSON values (an interface type it does not).
+        const asked = lines.map(({ productId, quantity }) => ({ productId, quantity }));
+        const [inserted] = await tx`
+          insert into reservation_requests (order_id, lines, outcome, out_of_stock)
+          values (${orderId}, ${tx.json(asked)}, ${outOfStock.length ? "out_of_stock" : "reserved"},
+                  ${outOfStock}::text[])
+          on conflict (order_id) do nothing
+          returning order_id`;
+        // Another reserve of this order, with no stock row in common to wait on, got in first.
+        if (!inserted) return (await findReservation(tx, orderId))!;
+        if (outOfStock.length > 0) {
+          return { orderId, lines, status: "failed" as const, outOfStock, expiresAt: null };
+        }
+        await tx`
+          update stock s set reserved = s.reserved + l.quantity, updated_at = now()
+          from unnest(${productIds}::text[], ${quantities}::int[]) as l(product_id, quantity)
+          where s.product_id = l.product_id`;
+        await tx`
+          insert into reservations (order_id, product_id, quantity, status, expires_at)
+          select ${orderId}, product_id, quantity, 'reserved', ${expiresAt}
+          from unnest(${productIds}::text[], ${quantities}::int[]) as l(product_id, quantity)`;
+        return { orderId, lines, status: "reserved" as const, outOfStock: [], expiresAt };
+      });
+    },
+
+    findReservation: (orderId: string) => findReservation(sql, orderId),
+
+    transition,
+
+    /** Releases every reservation that still holds stock past its deadline at `now`; returns them. */
+    async expire(now: Date): Promise<Reservation[]> {
+      const due = await sql<{ order_id: string }[]>`
+        select distinct order_id from reservations where status = 'reserved' and expires_at <= ${now}`;
+      const released: Reservation[] = [];
+      for (const { order_id } of due) {
+        // Judged again under the order's lock: it may have been committed or released meanwhile.
+        const moved = await transition(order_id, statusAfterExpiry(now));
+        if (moved?.changed) released.push(moved.reservation);
+      }
+      return released;
+    },
+
+    ping: () => sql`select 1`,
+  };
+}
+
+export type InventoryStore = ReturnType<typeof createInventoryStore>;
