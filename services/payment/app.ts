@@ -1,0 +1,159 @@
+/** The payment service's HTTP routes, built from injected dependencies; no I/O happens at import. */
+import { createRoute, z } from "@hono/zod-openapi";
+import { type App, createApp, type ReadinessCheck } from "@multishop/kit/app";
+import { bearerSecurity, requireRole, requireScope, type TokenVerifier } from "@multishop/kit/auth";
+import type { Logger } from "@multishop/kit/log";
+import { jsonBody, jsonResponse, problems } from "@multishop/kit/openapi";
+import { decodeCursor, encodeCursor, pagingQuery } from "@multishop/kit/paging";
+import { cardBrands, cardInput, paymentMethodSchema, paymentMethodsPath, tokenizeScope } from "./contract.ts";
+import { failureReasons, type Payment, paymentStatuses } from "./domain.ts";
+import type { Payments } from "./payments.ts";
+import type { PaymentStore } from "./store/postgres.ts";
+
+export interface PaymentAppDeps {
+  payments: Payments;
+  store: PaymentStore;
+  verifyToken: TokenVerifier;
+  logger: Logger;
+  bodyLimitBytes: number;
+  readiness: Record<string, ReadinessCheck>;
+}
+
+export const paymentDocument = {
+  title: "MultiShop Payment",
+  version: "1.0.0",
+  description:
+    "Cards handed over at checkout, and the payments and refunds of orders (simulated card processor).",
+};
+
+const moneySchema = z.object({
+  amount: z.number().int().openapi({ description: "minor units (cents)" }),
+  currency: z.string().openapi({ example: "USD" }),
+});
+
+const paymentSchema = z.object({
+  id: z.string().uuid(),
+  orderId: z.string(),
+  status: z.enum(paymentStatuses),
+  amount: moneySchema,
+  card: z.object({ brand: z.enum(cardBrands), last4: z.string() }).openapi({
+    description: "all the shop keeps of the card besides its expiry and holder",
+  }),
+  paymentMethodId: z.string(),
+  failure: z.object({ reason: z.enum(failureReasons), detail: z.string() }).nullable(),
+  processorReference: z.string().nullable().openapi({ description: "the processor's id for the payment" }),
+  refund: z.object({
+    amount: moneySchema,
+    processorReference: z.string(),
+    createdAt: z.string().datetime(),
+  }).nullable(),
+  createdAt: z.string().datetime(),
+  updatedAt: z.string().datetime(),
+}).openapi("Payment");
+
+const orderIdParam = z.object({ orderId: z.string().min(1).max(200) });
+const paymentCursor = z.object({ createdAt: z.string().datetime(), orderId: z.string() });
+const adminOnly = { tags: ["payments"], security: bearerSecurity, middleware: [requireRole("admin")] };
+
+const toPaymentJson = (payment: Payment) => ({
+  ...payment,
+  refund: payment.refund && { ...payment.refund, createdAt: payment.refund.createdAt.toISOString() },
+  createdAt: payment.createdAt.toISOString(),
+  updatedAt: payment.updatedAt.toISOString(),
+});
+
+export function createPaymentApp(deps: PaymentAppDeps): App {
+  const { payments, store } = deps;
+  const app = createApp({
+    service: "payment",
+    ...paymentDocument,
+    logger: deps.logger,
+    bodyLimitBytes: deps.bodyLimitBytes,
+    readiness: deps.readiness,
+    verifyToken: deps.verifyToken,
+  });
+
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: paymentMethodsPath,
+      tags: ["internal"],
+      summary: "Hand over a card at checkout (for the order service)",
+      description:
+        `Needs a client token with the \`${tokenizeScope}\` scope. The card number and CVC go to ` +
+        "the card processor and are never stored or logged; the answer names the card for `payment.charge`.",
+      security: bearerSecurity,
+      middleware: [requireScope(tokenizeScope)],
+      request: { body: jsonBody(cardInput) },
+      responses: {
+        201: jsonResponse(paymentMethodSchema, "The stored card: brand, last four digits and expiry"),
+        ...problems(400, 401, 403, 413, 415),
+      },
+    }),
+    async (c) => {
+      const method = await payments.tokenize(c.req.valid("json"));
+      return c.json({
+        paymentMethodId: method.id,
+        brand: method.brand,
+        last4: method.last4,
+        expMonth: method.expMonth,
+        expYear: method.expYear,
+      }, 201);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/v1/payments",
+      ...adminOnly,
+      summary: "List payments, newest first",
+      request: {
+        query: z.object({
+          ...pagingQuery,
+          status: z.enum(paymentStatuses).optional().openapi({ description: "only payments in this status" }),
+        }),
+      },
+      responses: {
+        200: jsonResponse(
+          z.object({
+            items: z.array(paymentSchema),
+            nextCursor: z.string().nullable(),
+            total: z.number().int(),
+          }),
+          "A page of payments, and how many match",
+        ),
+        ...problems(400, 401, 403),
+      },
+    }),
+    async (c) => {
+      const { limit, cursor, status } = c.req.valid("query");
+      const after = cursor ? decodeCursor(cursor, paymentCursor) : undefined;
+      const { payments: found, total } = await store.list({
+        limit: limit + 1,
+        status,
+        after: after && { createdAt: new Date(after.createdAt), orderId: after.orderId },
+      });
+      const page = found.slice(0, limit);
+      const last = page.at(-1);
+      const nextCursor = found.length > limit && last
+        ? encodeCursor({ createdAt: last.createdAt.toISOString(), orderId: last.orderId })
+        : null;
+      return c.json({ items: page.map(toPaymentJson), nextCursor, total }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/v1/payments/{orderId}",
+      ...adminOnly,
+      summary: "An order's payment",
+      request: { params: orderIdParam },
+      responses: { 200: jsonResponse(paymentSchema, "The payment"), ...problems(400, 401, 403, 404) },
+    }),
+    async (c) => c.json(toPaymentJson(await payments.payment(c.req.valid("param").orderId)), 200),
+  );
+
+  return app;
+}

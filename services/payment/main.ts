@@ -1,0 +1,92 @@
+/**
+ * The payment service's process entry: configuration, database, migrations, card processor, message
+ * consumers, server, shutdown. `startPayment` is also how the all-in-one start and the tests run it.
+ */
+import { type TokenVerifier, verifierFromConfig } from "@multishop/kit/auth";
+import { runMain } from "@multishop/kit/config";
+import { startEmbeddedPostgres } from "@multishop/kit/embedded-postgres";
+import { createLogger, type Logger } from "@multishop/kit/log";
+import { type MessageBus, messagingFromConfig } from "@multishop/kit/messaging";
+import { loadMigrations, migrate } from "@multishop/kit/migrate";
+import { connectPostgres } from "@multishop/kit/postgres";
+import { serveApp, shutdownOnSignal } from "@multishop/kit/serve";
+import { createPaymentApp } from "./app.ts";
+import { loadPaymentConfig, type PaymentConfig } from "./config.ts";
+import { consumePaymentMessages } from "./events.ts";
+import { createPayments } from "./payments.ts";
+import { type CardProcessor, simulatedProcessor } from "./processor.ts";
+import { createPaymentStore } from "./store/postgres.ts";
+
+export interface PaymentRuntime {
+  postgres: { url: string; maxConnections: number };
+  bus: MessageBus;
+  logger: Logger;
+  /** Defaults to the simulated processor; a real provider's adapter goes here. */
+  processor?: CardProcessor;
+  /** Defaults to identity's published keys (AUTH_JWKS_URL); tests sign their own tokens. */
+  verifyToken?: TokenVerifier;
+  /** The time cards' expiry is judged at; tests move it. */
+  clock?: () => Date;
+}
+
+export async function startPayment(config: PaymentConfig, runtime: PaymentRuntime) {
+  const { logger, bus } = runtime;
+  const sql = connectPostgres(runtime.postgres.url, {
+    max: runtime.postgres.maxConnections,
+    applicationName: "payment",
+  });
+  await migrate(sql, await loadMigrations(new URL("./migrations/", import.meta.url)), logger);
+  const store = createPaymentStore(sql);
+  const payments = createPayments({
+    store,
+    processor: runtime.processor ?? simulatedProcessor(),
+    logger,
+    clock: runtime.clock ?? (() => new Date()),
+    retries: config.PROCESSOR_RETRIES,
+    retryDelayMs: config.PROCESSOR_RETRY_DELAY_MS,
+    leaseMs: config.PAYMENT_LEASE_MS,
+  });
+  await consumePaymentMessages(bus, payments);
+  const app = createPaymentApp({
+    payments,
+    store,
+    verifyToken: runtime.verifyToken ?? verifierFromConfig(config),
+    logger,
+    bodyLimitBytes: config.BODY_LIMIT_BYTES,
+    readiness: { postgres: store.ping, messaging: bus.ping },
+  });
+  return {
+    app,
+    store,
+    payments,
+    /** The pool, for tests that read the tables themselves. */
+    sql,
+    close: () => sql.end({ timeout: 5 }),
+  };
+}
+
+if (import.meta.main) {
+  await runMain(async () => {
+    const config = loadPaymentConfig();
+    const logger = createLogger("payment", config.LOG_LEVEL);
+    const embedded = config.POSTGRES_URL
+      ? undefined
+      : await startEmbeddedPostgres({ dataDir: `${config.DATA_DIR}/postgres/payment` });
+    const postgres = embedded ?? { url: config.POSTGRES_URL!, maxConnections: config.POSTGRES_POOL_MAX };
+    const bus = await messagingFromConfig(config, logger);
+    const payment = await startPayment(config, { postgres, bus, logger });
+    const server = serveApp(payment.app, { hostname: config.HOST, port: config.PORT });
+    logger.info("payment listening", {
+      url: server.url,
+      postgres: embedded ? "embedded" : "POSTGRES_URL",
+      processor: "simulated",
+    });
+    await shutdownOnSignal({
+      servers: [server],
+      // The bus first, so no command starts on a closing pool.
+      closers: [() => bus.close(), payment.close, ...(embedded ? [embedded.stop] : [])],
+      logger,
+      timeoutMs: config.SHUTDOWN_TIMEOUT_MS,
+    });
+  });
+}
