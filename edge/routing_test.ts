@@ -131,6 +131,9 @@ Deno.test("edge routing, headers and access in workerd", async (t) => {
         ["PUT", "/v1/basket/items/7b1c2d3e", customer, 200],
         ["GET", "/v1/coupons", customer, 403],
         ["POST", "/v1/coupons", admin, 200],
+        ["GET", "/v1/inventory", undefined, 200],
+        ["PUT", "/v1/inventory/7b1c2d3e", customer, 403],
+        ["PUT", "/v1/inventory/7b1c2d3e", admin, 200],
       ];
       for (const [method, path, token, status] of matrix) {
         const upstreams = [
@@ -139,6 +142,7 @@ Deno.test("edge routing, headers and access in workerd", async (t) => {
           fixture.images,
           fixture.basket,
           fixture.discount,
+          fixture.inventory,
         ];
         const before = upstreams.reduce((sum, upstream) => sum + upstream.seen.length, 0);
         const response = await call(path, { method, headers: token ? bearer(token) : {} });

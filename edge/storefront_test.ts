@@ -169,22 +169,28 @@ Deno.test("storefront aggregates in workerd", async (t) => {
       }
     });
 
-    await t.step("product: the product, with the parts whose services do not exist yet missing", async () => {
-      const before = catalog.seen.length;
-      const response = await call(`/v1/storefront/products/${ids.pan}`, {
-        headers: { "x-request-id": "pp-1" },
-      });
-      assert.equal(response.status, 200);
-      assert.equal(response.headers.get("cache-control"), "public, max-age=30, s-maxage=60");
-      assert.deepEqual(await response.json(), {
-        product,
-        availability: null,
-        reviews: null,
-        missing: ["availability", "reviews"],
-      });
-      assert.deepEqual(catalog.seen.slice(before).map((s) => s.path), [`/v1/products/${ids.pan}`]);
-      assert.equal(catalog.seen.at(-1)!.headers.get("x-request-id"), "pp-1");
-    });
+    await t.step(
+      "product: the product with its availability; the review part's service does not exist yet",
+      async () => {
+        fixture.inventory.respond = (_request, seen) =>
+          Response.json({ items: [{ productId: ids.pan, available: 7, inStock: true }], asked: seen.path });
+        const before = catalog.seen.length;
+        const response = await call(`/v1/storefront/products/${ids.pan}`, {
+          headers: { "x-request-id": "pp-1" },
+        });
+        assert.equal(response.status, 200);
+        assert.equal(response.headers.get("cache-control"), "public, max-age=30, s-maxage=60");
+        assert.deepEqual(await response.json(), {
+          product,
+          availability: { productId: ids.pan, available: 7, inStock: true },
+          reviews: null,
+          missing: ["reviews"],
+        });
+        assert.equal(fixture.inventory.seen.at(-1)!.path, `/v1/inventory?productIds=${ids.pan}`);
+        assert.deepEqual(catalog.seen.slice(before).map((s) => s.path), [`/v1/products/${ids.pan}`]);
+        assert.equal(catalog.seen.at(-1)!.headers.get("x-request-id"), "pp-1");
+      },
+    );
 
     await t.step("product: an unknown product is the catalog's 404, as the edge's problem", async () => {
       const unknown = "00000000-0000-4000-8000-000000000000";

@@ -60,6 +60,7 @@ export interface EdgeFixture {
   images: TestUpstream;
   basket: TestUpstream;
   discount: TestUpstream;
+  inventory: TestUpstream;
   tokens: Awaited<ReturnType<typeof testTokenIssuer>>;
   close(): Promise<void>;
 }
@@ -76,12 +77,14 @@ export async function startEdgeFixture(variables: Record<string, string> = {}): 
   const images = startUpstream("images");
   const basket = startUpstream("basket");
   const discount = startUpstream("discount");
+  const inventory = startUpstream("inventory");
   const edge = await startLocalEdge({
     IDENTITY_URL: identity.url,
     CATALOG_URL: catalog.url,
     IMAGES_URL: images.url,
     BASKET_URL: basket.url,
     DISCOUNT_URL: discount.url,
+    INVENTORY_URL: inventory.url,
     JWKS_URL: `http://127.0.0.1:${jwks.addr.port}/`,
     TOKEN_ISSUER: tokens.issuer,
     TOKEN_AUDIENCE: tokens.audience,
@@ -95,10 +98,13 @@ export async function startEdgeFixture(variables: Record<string, string> = {}): 
     images,
     basket,
     discount,
+    inventory,
     tokens,
     async close() {
       await edge.close();
-      await Promise.all([identity, catalog, images, basket, discount].map((upstream) => upstream.close()));
+      await Promise.all(
+        [identity, catalog, images, basket, discount, inventory].map((upstream) => upstream.close()),
+      );
       await jwks.shutdown();
     },
   };

@@ -174,7 +174,12 @@ const homePartSchemas: Record<HomePart, unknown> = {
 const productExtraSchemas: Record<ProductExtra, unknown> = {
   availability: {
     type: ["object", "null"],
-    description: "Stock from the inventory service; null until that service is part of the shop",
+    properties: {
+      productId: { type: "string" },
+      available: { type: "integer", description: "units that can be ordered now" },
+      inStock: { type: "boolean" },
+    },
+    description: "Stock from the inventory service; null when it could not be asked",
   },
   reviews: {
     type: ["object", "null"],

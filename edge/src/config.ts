@@ -46,6 +46,7 @@ export const edgeConfigSchema = z.object({
   IMAGES_URL: url.default("http://127.0.0.1:5003"),
   BASKET_URL: url.default("http://127.0.0.1:5004"),
   DISCOUNT_URL: url.default("http://127.0.0.1:5005"),
+  INVENTORY_URL: url.default("http://127.0.0.1:5006"),
   /** Where identity publishes its keys; by default on IDENTITY_URL. */
   JWKS_URL: url.optional(),
   TOKEN_ISSUER: z.string().min(1).default("http://127.0.0.1:8787"),
@@ -90,7 +91,7 @@ export function edgeConfig(env: EdgeBindings): EdgeConfig {
   return config;
 }
 
-export type UpstreamName = "identity" | "catalog" | "images" | "basket" | "discount";
+export type UpstreamName = "identity" | "catalog" | "images" | "basket" | "discount" | "inventory";
 
 export function upstreamUrl(config: EdgeConfig, upstream: UpstreamName): string {
   return {
@@ -99,5 +100,6 @@ export function upstreamUrl(config: EdgeConfig, upstream: UpstreamName): string 
     images: config.IMAGES_URL,
     basket: config.BASKET_URL,
     discount: config.DISCOUNT_URL,
+    inventory: config.INVENTORY_URL,
   }[upstream];
 }

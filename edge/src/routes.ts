@@ -92,6 +92,16 @@ export const routes: Route[] = [
   { ...base, prefix: "/v1/catalog/stats", methods: reads, upstream: "catalog", access: admin },
   { ...base, prefix: "/v1/basket", upstream: "basket", access: user },
   { ...base, prefix: "/v1/coupons", upstream: "discount", access: admin },
+  // Availability changes with every order, so it is not cached at the edge.
+  {
+    ...base,
+    prefix: "/v1/inventory",
+    exact: true,
+    methods: reads,
+    upstream: "inventory",
+    access: publicAccess,
+  },
+  { ...base, prefix: "/v1/inventory", upstream: "inventory", access: admin },
   ...catalogCollection("/v1/images", "images").map((route) => ({ ...route, timeoutMs: 30_000 })),
 ];
 

@@ -32,6 +32,8 @@ export type HomePart = keyof typeof homeParts;
 interface PartSource {
   upstream: UpstreamName;
   path: string;
+  /** The part of the answer the page shows; the whole answer when left out. */
+  pick?: (body: unknown) => unknown;
 }
 
 export type ProductExtra = "availability" | "reviews";
@@ -48,7 +50,14 @@ export const productExtras: {
   name: ProductExtra;
   source: (config: EdgeConfig, productId: string) => PartSource | undefined;
 }[] = [
-  { name: "availability", source: () => undefined },
+  {
+    name: "availability",
+    source: (_config, productId) => ({
+      upstream: "inventory",
+      path: `/v1/inventory?productIds=${encodeURIComponent(productId)}`,
+      pick: (body) => availabilityAnswer.parse(body).items[0],
+    }),
+  },
   { name: "reviews", source: () => undefined },
 ];
 
@@ -102,6 +111,9 @@ async function getJson(c: EdgeContext, upstream: UpstreamName, path: string): Pr
 }
 
 const list = z.object({ items: z.array(z.unknown()) });
+const availabilityAnswer = z.object({
+  items: z.tuple([z.object({ productId: z.string(), available: z.number().int(), inStock: z.boolean() })]),
+});
 
 async function getItems(c: EdgeContext, path: string): Promise<unknown[]> {
   const parsed = list.safeParse(await getJson(c, "catalog", path));
@@ -229,7 +241,13 @@ export function registerStorefront(app: Hono<EdgeEnv>): void {
         c,
         productExtras.map(({ name, source }) => {
           const from = source(config, id);
-          return [name, from && (() => getJson(c, from.upstream, from.path))];
+          return [
+            name,
+            from && (async () => {
+              const body = await getJson(c, from.upstream, from.path);
+              return from.pick ? from.pick(body) : body;
+            }),
+          ];
         }),
       ),
     ]);
