@@ -11,6 +11,8 @@ import { catalogDocument, createCatalogApp } from "../services/catalog/app.ts";
 import { basketDocument, createBasketApp } from "../services/basket/app.ts";
 import { createDiscountApp, discountDocument } from "../services/discount/app.ts";
 import { createIdentityApp, type IdentityAppDeps, identityDocument } from "../services/identity/app.ts";
+import { createInventoryApp, inventoryDocument } from "../services/inventory/app.ts";
+import { createPaymentApp, paymentDocument } from "../services/payment/app.ts";
 import { createImagesApp, imagesDocument } from "../services/images/app.ts";
 
 type Document = ReturnType<typeof openApiDocument>;
@@ -72,12 +74,29 @@ export function serviceDocuments(): Record<string, Document> {
     bodyLimitBytes: 1,
     readiness: {},
   });
+  const inventoryApp = createInventoryApp({
+    inventory: unused("inventory"),
+    verifyToken: unused<IdentityAppDeps["verifyToken"]>("verifyToken"),
+    logger,
+    bodyLimitBytes: 1,
+    readiness: {},
+  });
+  const paymentApp = createPaymentApp({
+    payments: unused("payments"),
+    store: unused("store"),
+    verifyToken: unused<IdentityAppDeps["verifyToken"]>("verifyToken"),
+    logger,
+    bodyLimitBytes: 1,
+    readiness: {},
+  });
   return {
     identity: openApiDocument(identityApp, identityDocument),
     catalog: openApiDocument(catalogApp, catalogDocument),
     images: openApiDocument(imagesApp, imagesDocument),
     basket: openApiDocument(basketApp, basketDocument),
     discount: openApiDocument(discountApp, discountDocument),
+    inventory: openApiDocument(inventoryApp, inventoryDocument),
+    payment: openApiDocument(paymentApp, paymentDocument),
   };
 }
 

@@ -19,6 +19,11 @@ import { basketStoreFromConfig, startBasket } from "../services/basket/main.ts";
 import { loadDiscountConfig } from "../services/discount/config.ts";
 import { startDiscount } from "../services/discount/main.ts";
 import { seedCoupons } from "../services/discount/seed.ts";
+import { loadInventoryConfig } from "../services/inventory/config.ts";
+import { startInventory } from "../services/inventory/main.ts";
+import { seedStock } from "../services/inventory/seed.ts";
+import { loadPaymentConfig } from "../services/payment/config.ts";
+import { startPayment } from "../services/payment/main.ts";
 import { type DemoCredentials, serviceDatabase, type ShopConfig, step } from "./shop.ts";
 
 /** The edge's own variables that may be set in the environment (see edge/src/config.ts). */
@@ -93,6 +98,20 @@ export async function startServices(
     SERVICE_CLIENT_ID: basketClient.id,
     SERVICE_CLIENT_SECRET: basketClient.secret,
   });
+  const inventoryDatabase = await step("inventory database", () => serviceDatabase(config, "inventory"));
+  const inventoryConfig = loadInventoryConfig({ ...env, ...auth, PORT: String(config.INVENTORY_PORT) });
+  const inventory = await step(
+    "inventory",
+    () => startInventory(inventoryConfig, { postgres: inventoryDatabase, bus, logger: logger("inventory") }),
+  );
+
+  const paymentDatabase = await step("payment database", () => serviceDatabase(config, "payment"));
+  const paymentConfig = loadPaymentConfig({ ...env, ...auth, PORT: String(config.PAYMENT_PORT) });
+  const payment = await step(
+    "payment",
+    () => startPayment(paymentConfig, { postgres: paymentDatabase, bus, logger: logger("payment") }),
+  );
+
   const basketStore = await step("basket store", () => basketStoreFromConfig(basketConfig));
   const basket = await step(
     "basket",
@@ -103,6 +122,8 @@ export async function startServices(
     identity: { ...identity, port: config.IDENTITY_PORT, database: identityDatabase.description },
     discount: { ...discount, port: config.DISCOUNT_PORT, database: discountDatabase.description },
     basket: { ...basket, port: config.BASKET_PORT, where: basketConfig.REDIS_URL ? "Redis" : "in process" },
+    inventory: { ...inventory, port: config.INVENTORY_PORT, database: inventoryDatabase.description },
+    payment: { ...payment, port: config.PAYMENT_PORT, database: paymentDatabase.description },
     images: { ...images, port: config.IMAGES_PORT, where: images.store.description },
     catalog: {
       ...catalog,
@@ -117,6 +138,8 @@ export async function startServices(
         IMAGES_URL: `http://127.0.0.1:${config.IMAGES_PORT}`,
         BASKET_URL: `http://127.0.0.1:${config.BASKET_PORT}`,
         DISCOUNT_URL: `http://127.0.0.1:${config.DISCOUNT_PORT}`,
+        INVENTORY_URL: `http://127.0.0.1:${config.INVENTORY_PORT}`,
+        PAYMENT_URL: `http://127.0.0.1:${config.PAYMENT_PORT}`,
         TOKEN_ISSUER: config.PUBLIC_URL,
         ...edgeVariables(env),
       }, { port: config.EDGE_PORT, host: config.HOST }),
@@ -132,10 +155,22 @@ export async function startServices(
       );
       const catalogResult = await step("demo catalog", () => seedCatalog(catalogStore, demoImages));
       const coupons = await step("demo coupons", () => seedCoupons(discount.store));
+      await step("demo stock", async () => {
+        const products = await catalogStore.products.list({
+          statuses: ["draft", "active", "archived"],
+          sort: "newest",
+          limit: 10_000,
+        });
+        return await seedStock(inventory.store, products.map((product) => product.id));
+      });
       return { identityCreated, catalog: catalogResult, coupons };
     },
     async close() {
       await basketStore.close();
+      await payment.close();
+      await paymentDatabase.stop();
+      await inventory.close();
+      await inventoryDatabase.stop();
       await discount.close();
       await discountDatabase.stop();
       await catalogStore.close();

@@ -21,6 +21,8 @@ export const shopEnv = z.object({
   IMAGES_PORT: port(5003),
   BASKET_PORT: port(5004),
   DISCOUNT_PORT: port(5005),
+  INVENTORY_PORT: port(5006),
+  PAYMENT_PORT: port(5008),
   ADMIN_EMAIL: z.email().optional(),
   ADMIN_PASSWORD: z.string().optional(),
 });

@@ -29,12 +29,22 @@ Deno.test("through the edge: images, basket with a coupon, cached reads, limited
     IMAGES_PORT: String(freePort()),
     BASKET_PORT: String(freePort()),
     DISCOUNT_PORT: String(freePort()),
+    INVENTORY_PORT: String(freePort()),
+    PAYMENT_PORT: String(freePort()),
   }));
   const credentials = await demoCredentials(config);
   const bus = createInProcessBus({ logger: createLogger("messaging", "silent") });
   // No variables: every store embedded, whatever servers the environment names.
   const services = await startServices(config, bus, credentials, {});
-  const all = [services.identity, services.catalog, services.images, services.basket, services.discount];
+  const all = [
+    services.identity,
+    services.catalog,
+    services.images,
+    services.basket,
+    services.discount,
+    services.inventory,
+    services.payment,
+  ];
   const servers = all.map((service) => serveApp(service.app, { hostname: "127.0.0.1", port: service.port }));
   const edge = await services.edge();
   // A storefront knows one address: every call below goes through the edge.
@@ -130,6 +140,13 @@ Deno.test("through the edge: images, basket with a coupon, cached reads, limited
     const otherCustomer = await fetch(`${edge.url}/v1/basket`);
     assert.equal(otherCustomer.status, 401, "no basket without signing in");
     await otherCustomer.body?.cancel();
+
+    // A product page in one call: the product with its category and brand, and its stock.
+    const page = await (await fetch(`${edge.url}/v1/storefront/products/${picks[0].id}`)).json();
+    assert.equal(page.product.id, picks[0].id);
+    assert.equal(page.availability.productId, picks[0].id);
+    assert.equal(typeof page.availability.available, "number");
+    assert.deepEqual(page.missing, ["reviews"]);
 
     // Public catalog reads are cached at the edge: the second identical GET is a HIT.
     const listing = `${edge.url}/v1/products?category=kitchen&sort=price_asc&limit=5`;

@@ -28,6 +28,8 @@ await runMain(async () => {
   const images = serve(services.images.app, services.images.port);
   const basket = serve(services.basket.app, services.basket.port);
   const discount = serve(services.discount.app, services.discount.port);
+  const inventory = serve(services.inventory.app, services.inventory.port);
+  const payment = serve(services.payment.app, services.payment.port);
   const edge = await step("edge (workerd)", services.edge);
 
   const adminNote = credentials.admin.generated
@@ -43,6 +45,8 @@ MultiShop Edge is running (Ctrl+C stops it)
   images    ${images.url}   ${services.images.where}
   basket    ${basket.url}   ${services.basket.where}
   discount  ${discount.url}   ${services.discount.database}; coupons WELCOME10, HOME15, SAVE5
+  inventory ${inventory.url}   ${services.inventory.database}
+  payment   ${payment.url}   ${services.payment.database}; simulated card processor
   messaging ${config.AMQP_URL ? "RabbitMQ (AMQP_URL)" : "in process"}
 
 Accounts (kept in ${config.DATA_DIR}/credentials.json)
@@ -56,7 +60,7 @@ Try:
 `);
 
   await shutdownOnSignal({
-    servers: [identity, catalog, images, basket, discount],
+    servers: [identity, catalog, images, basket, discount, inventory, payment],
     closers: [edge.close, services.close, () => bus.close()],
     logger,
     timeoutMs: config.SHUTDOWN_TIMEOUT_MS,

@@ -47,6 +47,7 @@ export const edgeConfigSchema = z.object({
   BASKET_URL: url.default("http://127.0.0.1:5004"),
   DISCOUNT_URL: url.default("http://127.0.0.1:5005"),
   INVENTORY_URL: url.default("http://127.0.0.1:5006"),
+  PAYMENT_URL: url.default("http://127.0.0.1:5008"),
   /** Where identity publishes its keys; by default on IDENTITY_URL. */
   JWKS_URL: url.optional(),
   TOKEN_ISSUER: z.string().min(1).default("http://127.0.0.1:8787"),
@@ -91,7 +92,14 @@ export function edgeConfig(env: EdgeBindings): EdgeConfig {
   return config;
 }
 
-export type UpstreamName = "identity" | "catalog" | "images" | "basket" | "discount" | "inventory";
+export type UpstreamName =
+  | "identity"
+  | "catalog"
+  | "images"
+  | "basket"
+  | "discount"
+  | "inventory"
+  | "payment";
 
 export function upstreamUrl(config: EdgeConfig, upstream: UpstreamName): string {
   return {
@@ -101,5 +109,6 @@ export function upstreamUrl(config: EdgeConfig, upstream: UpstreamName): string 
     basket: config.BASKET_URL,
     discount: config.DISCOUNT_URL,
     inventory: config.INVENTORY_URL,
+    payment: config.PAYMENT_URL,
   }[upstream];
 }

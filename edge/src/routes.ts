@@ -102,6 +102,7 @@ export const routes: Route[] = [
     access: publicAccess,
   },
   { ...base, prefix: "/v1/inventory", upstream: "inventory", access: admin },
+  { ...base, prefix: "/v1/payments", methods: reads, upstream: "payment", access: admin },
   ...catalogCollection("/v1/images", "images").map((route) => ({ ...route, timeoutMs: 30_000 })),
 ];
 

@@ -1,8 +1,7 @@
 /** The inventory service's HTTP routes, built from injected dependencies; no I/O happens at import. */
 import { createRoute, z } from "@hono/zod-openapi";
-import { type App, createApp, type ReadinessCheck } from "@multishop/kit/app";
-import { bearerSecurity, requireRole, type TokenVerifier } from "@multishop/kit/auth";
-import type { Logger } from "@multishop/kit/log";
+import { type App, createApp, type ServiceAppDeps } from "@multishop/kit/app";
+import { bearerSecurity, requireRole } from "@multishop/kit/auth";
 import { jsonBody, jsonResponse, problems } from "@multishop/kit/openapi";
 import {
   available,
@@ -14,12 +13,8 @@ import {
 } from "./domain.ts";
 import type { Inventory } from "./inventory.ts";
 
-export interface InventoryAppDeps {
+export interface InventoryAppDeps extends ServiceAppDeps {
   inventory: Inventory;
-  verifyToken: TokenVerifier;
-  logger: Logger;
-  bodyLimitBytes: number;
-  readiness: Record<string, ReadinessCheck>;
 }
 
 export const inventoryDocument = {

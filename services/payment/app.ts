@@ -1,8 +1,7 @@
 /** The payment service's HTTP routes, built from injected dependencies; no I/O happens at import. */
 import { createRoute, z } from "@hono/zod-openapi";
-import { type App, createApp, type ReadinessCheck } from "@multishop/kit/app";
-import { bearerSecurity, requireRole, requireScope, type TokenVerifier } from "@multishop/kit/auth";
-import type { Logger } from "@multishop/kit/log";
+import { type App, createApp, type ServiceAppDeps } from "@multishop/kit/app";
+import { bearerSecurity, requireRole, requireScope } from "@multishop/kit/auth";
 import { jsonBody, jsonResponse, problems } from "@multishop/kit/openapi";
 import { decodeCursor, encodeCursor, pagingQuery } from "@multishop/kit/paging";
 import { cardBrands, cardInput, paymentMethodSchema, paymentMethodsPath, tokenizeScope } from "./contract.ts";
@@ -10,13 +9,9 @@ import { failureReasons, type Payment, paymentStatuses } from "./domain.ts";
 import type { Payments } from "./payments.ts";
 import type { PaymentStore } from "./store/postgres.ts";
 
-export interface PaymentAppDeps {
+export interface PaymentAppDeps extends ServiceAppDeps {
   payments: Payments;
   store: PaymentStore;
-  verifyToken: TokenVerifier;
-  logger: Logger;
-  bodyLimitBytes: number;
-  readiness: Record<string, ReadinessCheck>;
 }
 
 export const paymentDocument = {
