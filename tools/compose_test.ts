@@ -13,6 +13,8 @@ import { edgeConfigSchema } from "../edge/src/config.ts";
 import { loadBasketConfig } from "../services/basket/config.ts";
 import { loadCatalogConfig } from "../services/catalog/config.ts";
 import { loadDiscountConfig } from "../services/discount/config.ts";
+import { loadInventoryConfig } from "../services/inventory/config.ts";
+import { loadPaymentConfig } from "../services/payment/config.ts";
 import { loadIdentityConfig } from "../services/identity/config.ts";
 import { loadImagesConfig } from "../services/images/config.ts";
 
@@ -467,6 +469,8 @@ const configLoaders: Record<string, (env: Record<string, string>) => unknown> = 
   images: loadImagesConfig,
   basket: loadBasketConfig,
   discount: loadDiscountConfig,
+  inventory: loadInventoryConfig,
+  payment: loadPaymentConfig,
   edge: (env) => edgeConfigSchema.parse(env),
 };
 
