@@ -4,6 +4,7 @@
  * MULTISHOP_REQUIRE_INFRA=1 an unreachable real server fails the suite instead of skipping it.
  */
 import { createLocalJWKSet, exportJWK, generateKeyPair, SignJWT } from "jose";
+import net from "node:net";
 import postgres from "postgres";
 import type { App } from "./app.ts";
 import { type TokenVerifier, tokenVerifier } from "./auth.ts";
@@ -143,4 +144,70 @@ async function realAmqpProblem(): Promise<string | undefined> {
   } catch (error) {
     return `AMQP_URL does not answer: ${(error as Error).message}`;
   }
+}
+
+/** Polls until `done` holds; fails after `timeoutMs`, naming what never happened. */
+export async function waitFor(
+  what: string,
+  done: () => boolean | Promise<boolean>,
+  timeoutMs = 5000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!await done()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+export interface TcpProxy {
+  /** The server's URL with the proxy's address in place of the server's. */
+  url: string;
+  /** Drops every connection and refuses new ones until `restore`: the server seems gone. */
+  cut(): void;
+  restore(): void;
+  close(): Promise<void>;
+}
+
+/**
+ * A TCP proxy in front of the server at `serverUrl` that a test can cut and restore: a network
+ * outage or a server restart, without touching a server other suites share.
+ */
+export async function startTcpProxy(serverUrl: string, defaultPort: number): Promise<TcpProxy> {
+  const server = new URL(serverUrl);
+  const sockets = new Set<net.Socket>();
+  let refusing = false;
+  const track = (socket: net.Socket) => {
+    sockets.add(socket);
+    socket.on("error", () => {}); // a cut surfaces on the client's side, which is what is under test
+    socket.on("close", () => sockets.delete(socket));
+  };
+  const listener = net.createServer((client) => {
+    if (refusing) return client.destroy();
+    const upstream = net.connect(Number(server.port || defaultPort), server.hostname);
+    track(client);
+    track(upstream);
+    client.pipe(upstream);
+    upstream.pipe(client);
+    // Either end going takes the other with it, as a server or network going away would.
+    client.on("close", () => upstream.destroy());
+    upstream.on("close", () => client.destroy());
+  });
+  await new Promise<void>((resolve) => listener.listen(0, "127.0.0.1", resolve));
+  const proxied = new URL(serverUrl);
+  proxied.host = `127.0.0.1:${(listener.address() as net.AddressInfo).port}`;
+  const cutAll = () => sockets.forEach((socket) => socket.destroy());
+  return {
+    url: proxied.href,
+    cut() {
+      refusing = true;
+      cutAll();
+    },
+    restore() {
+      refusing = false;
+    },
+    close() {
+      cutAll();
+      return new Promise<void>((resolve) => listener.close(() => resolve()));
+    },
+  };
 }

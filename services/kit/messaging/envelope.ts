@@ -39,7 +39,7 @@ export function createEnvelope<Payload>(
   return {
     id,
     type,
-    occurredAt: new Date().toISOString(),
+    occurredAt: options.occurredAt ?? new Date().toISOString(),
     // An event that starts a flow is its own correlation: what it causes inherits the id.
     correlationId: options.correlationId ?? id,
     // Left out rather than `undefined`, so an envelope equals itself after a JSON round trip.

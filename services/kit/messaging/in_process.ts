@@ -25,6 +25,8 @@ export interface DeadLetter {
 export interface InProcessBus extends MessageBus {
   /** The messages of `queue` whose handler failed every retry, oldest first. */
   deadLetters(queue: string): DeadLetter[];
+  /** Delivers the dead letters of `queue` to that queue again (not to other queues); returns how many. */
+  replayDeadLetters(queue: string): number;
 }
 
 interface LocalQueue {
@@ -105,6 +107,15 @@ export function createInProcessBus(
     },
 
     deadLetters: (name) => [...(queues.get(name)?.deadLetters ?? [])],
+
+    replayDeadLetters(name) {
+      assertOpen(`replay the dead letters of ${name}`);
+      const queue = queues.get(name);
+      if (!queue) return 0;
+      const letters = queue.deadLetters.splice(0);
+      for (const letter of letters) enqueue(queue, JSON.stringify(letter.envelope));
+      return letters.length;
+    },
   };
 }
 

@@ -433,15 +433,12 @@ Deno.test({ name: "RabbitMQ: a lost connection is rebuilt", ignore: Boolean(rabb
     relay.restore();
     await waitFor("the reconnection", () => bus.ping().then(() => true, () => false));
     await bus.publish("catalog.product.price_changed", priceChanged, priceChange("after"));
-    await waitFor("the event after the outage", () => pricing.received.length === 2);
+    const productIds = () =>
+      pricing.received.map((envelope) => (envelope.payload as { productId: string }).productId);
+    await waitFor("the event after the outage", () => productIds().includes("after"));
 
-    assert.deepEqual(
-      pricing.received.map((envelope) => (envelope.payload as { productId: string }).productId),
-      [
-        "before",
-        "after",
-      ],
-    );
+    // "before" may arrive twice: when the cut beats its ack to the broker, the broker redelivers it.
+    assert.deepEqual([...new Set(productIds())], ["before", "after"]);
     const messages = logger.lines.map((line) => line.message);
     assert.ok(messages.includes("RabbitMQ connection lost"));
     assert.equal(messages.filter((message) => message === "RabbitMQ connected").length, 2);

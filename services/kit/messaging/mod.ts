@@ -18,6 +18,20 @@ export {
   type InProcessBusOptions,
   topicMatches,
 } from "./in_process.ts";
+export {
+  enqueue,
+  type EnqueueOptions,
+  outboxMigration,
+  type OutboxRelay,
+  type OutboxRelayOptions,
+  startOutboxRelay,
+} from "./outbox.ts";
+export { handleOnce, inboxMigration } from "./inbox.ts";
+export {
+  connectRabbitMqDeadLetters,
+  type ParkedMessage,
+  type RabbitMqDeadLetters,
+} from "./rabbitmq_dead_letters.ts";
 
 /** The configuration fragment a service that sends or receives events spreads into its schema. */
 export const messagingEnv = {

@@ -17,6 +17,8 @@ export interface PublishOptions {
   id?: string;
   correlationId?: string;
   causationId?: string;
+  /** When the event happened, if not now: the outbox relay publishes events written earlier. */
+  occurredAt?: string;
 }
 
 export interface EventPublisher {
