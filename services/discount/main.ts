@@ -6,17 +6,21 @@ import { type TokenVerifier, verifierFromConfig } from "@multishop/kit/auth";
 import { runMain } from "@multishop/kit/config";
 import { startEmbeddedPostgres } from "@multishop/kit/embedded-postgres";
 import { createLogger, type Logger } from "@multishop/kit/log";
+import type { MessageBus } from "@multishop/kit/messaging";
 import { loadMigrations, migrate } from "@multishop/kit/migrate";
 import { connectPostgres } from "@multishop/kit/postgres";
 import { serveApp, shutdownOnSignal } from "@multishop/kit/serve";
 import { createDiscountApp } from "./app.ts";
 import { type DiscountConfig, loadDiscountConfig } from "./config.ts";
 import { createDiscount } from "./discount.ts";
+import { consumeDiscountMessages } from "./events.ts";
 import { createDiscountStore } from "./store/postgres.ts";
 
 export interface DiscountRuntime {
   postgres: { url: string; maxConnections: number };
   logger: Logger;
+  /** Where the checkout's coupon commands come from and replies go; without it, none are taken. */
+  bus?: MessageBus;
   /** Defaults to identity's published keys (AUTH_JWKS_URL); tests sign their own tokens. */
   verifyToken?: TokenVerifier;
   /** The time coupons' validity is judged at; tests move it. */
@@ -36,6 +40,7 @@ export async function startDiscount(config: DiscountConfig, runtime: DiscountRun
     currency: config.CURRENCY,
     clock: runtime.clock ?? (() => new Date()),
   });
+  if (runtime.bus) await consumeDiscountMessages(runtime.bus, discount, logger);
   const app = createDiscountApp({
     discount,
     store,
@@ -43,7 +48,7 @@ export async function startDiscount(config: DiscountConfig, runtime: DiscountRun
     verifyToken: runtime.verifyToken ?? verifierFromConfig(config),
     logger,
     bodyLimitBytes: config.BODY_LIMIT_BYTES,
-    readiness: { postgres: store.ping },
+    readiness: { postgres: store.ping, ...(runtime.bus ? { messaging: runtime.bus.ping } : {}) },
   });
   return {
     app,

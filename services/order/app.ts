@@ -1,0 +1,356 @@
+/** The order service's HTTP routes, built from injected dependencies; no I/O happens at import. */
+import { createRoute, z } from "@hono/zod-openapi";
+import { streamSSE } from "hono/streaming";
+import { type App, createApp, type ServiceAppDeps } from "@multishop/kit/app";
+import { bearerSecurity, principalOf, requireUser } from "@multishop/kit/auth";
+import { jsonBody, jsonResponse, problems } from "@multishop/kit/openapi";
+import { decodeCursor, encodeCursor, pagingQuery } from "@multishop/kit/paging";
+import { ProblemError } from "@multishop/kit/problem";
+import { addressInput, cancellationReasons, type Order, orderStatuses, placeOrderInput } from "./domain.ts";
+import type { Orders } from "./orders.ts";
+import type { StoredAddress } from "./store/postgres.ts";
+
+export interface OrderAppDeps extends ServiceAppDeps {
+  orders: Orders;
+  /** How often an event stream looks for a status change. */
+  streamPollMs?: number;
+}
+
+export const orderDocument = {
+  title: "MultiShop Order",
+  version: "1.0.0",
+  description: "Delivery addresses, orders placed from the basket, and their checkout's progress.",
+};
+
+const moneySchema = z.object({
+  amount: z.number().int().openapi({ description: "minor units (cents)" }),
+  currency: z.string().openapi({ example: "USD" }),
+}).openapi("OrderMoney");
+
+const addressFields = {
+  name: z.string(),
+  surname: z.string(),
+  email: z.string(),
+  phone: z.string(),
+  country: z.string(),
+  city: z.string(),
+  district: z.string(),
+  line1: z.string(),
+  line2: z.string().nullable(),
+  zipCode: z.string(),
+};
+
+const addressSchema = z.object({
+  id: z.uuid(),
+  ...addressFields,
+  createdAt: z.string().datetime(),
+  updatedAt: z.string().datetime(),
+}).openapi("Address");
+
+const orderSchema = z.object({
+  id: z.uuid(),
+  status: z.enum(orderStatuses),
+  cancellationReason: z.enum(cancellationReasons).nullable(),
+  lines: z.array(z.object({
+    productId: z.string(),
+    name: z.string(),
+    unitPrice: moneySchema,
+    quantity: z.number().int(),
+    lineTotal: moneySchema,
+  })),
+  totals: z.object({ subtotal: moneySchema, discount: moneySchema, total: moneySchema }),
+  couponCode: z.string().nullable(),
+  address: z.object(addressFields),
+  createdAt: z.string().datetime(),
+  updatedAt: z.string().datetime(),
+}).openapi("Order");
+
+const orderPage = z.object({ items: z.array(orderSchema), nextCursor: z.string().nullable() });
+const orderCursor = z.object({ createdAt: z.string().datetime(), id: z.uuid() });
+const idParam = z.object({ id: z.uuid("must be an id") });
+const user = { security: bearerSecurity, middleware: [requireUser] };
+
+const toAddressJson = (address: StoredAddress) => ({
+  ...address,
+  createdAt: address.createdAt.toISOString(),
+  updatedAt: address.updatedAt.toISOString(),
+});
+
+function toOrderJson(order: Order) {
+  const money = (amount: number) => ({ amount, currency: order.currency });
+  return {
+    id: order.id,
+    status: order.status,
+    cancellationReason: order.cancellationReason,
+    lines: order.lines.map((line) => ({
+      ...line,
+      lineTotal: { amount: line.unitPrice.amount * line.quantity, currency: line.unitPrice.currency },
+    })),
+    totals: { subtotal: money(order.subtotal), discount: money(order.discount), total: money(order.total) },
+    couponCode: order.couponCode,
+    address: order.address,
+    createdAt: order.createdAt.toISOString(),
+    updatedAt: order.updatedAt.toISOString(),
+  };
+}
+
+/** A page of orders, newest first, and the cursor of the next one when the page is full. */
+function pageOf(orders: Order[], limit: number) {
+  const last = orders.at(-1);
+  return {
+    items: orders.map(toOrderJson),
+    nextCursor: orders.length === limit && last
+      ? encodeCursor({ createdAt: last.createdAt.toISOString(), id: last.id })
+      : null,
+  };
+}
+
+/** Statuses after which the checkout has ended; an event stream closes there (see the route). */
+const streamEnds = new Set<Order["status"]>(["confirmed", "cancelled", "delivered"]);
+
+export function createOrderApp(deps: OrderAppDeps): App {
+  const { orders } = deps;
+  const streamPollMs = deps.streamPollMs ?? 250;
+  const app = createApp({
+    service: "order",
+    ...orderDocument,
+    logger: deps.logger,
+    bodyLimitBytes: deps.bodyLimitBytes,
+    readiness: deps.readiness,
+    verifyToken: deps.verifyToken,
+  });
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/v1/addresses",
+      tags: ["addresses"],
+      ...user,
+      summary: "The caller's addresses, oldest first",
+      responses: {
+        200: jsonResponse(z.object({ items: z.array(addressSchema) }), "The addresses"),
+        ...problems(401, 403),
+      },
+    }),
+    async (c) => {
+      const addresses = await orders.listAddresses(principalOf(c).subject);
+      return c.json({ items: addresses.map(toAddressJson) }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/v1/addresses",
+      tags: ["addresses"],
+      ...user,
+      summary: "Add an address",
+      request: { body: jsonBody(addressInput) },
+      responses: {
+        201: jsonResponse(addressSchema, "The new address"),
+        ...problems(400, 401, 403, 413, 415),
+      },
+    }),
+    async (c) => {
+      const address = await orders.createAddress(principalOf(c).subject, c.req.valid("json"));
+      c.header("location", `/v1/addresses/${address.id}`);
+      return c.json(toAddressJson(address), 201);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/v1/addresses/{id}",
+      tags: ["addresses"],
+      ...user,
+      summary: "One of the caller's addresses",
+      request: { params: idParam },
+      responses: { 200: jsonResponse(addressSchema, "The address"), ...problems(400, 401, 403, 404) },
+    }),
+    async (c) =>
+      c.json(toAddressJson(await orders.address(principalOf(c).subject, c.req.valid("param").id)), 200),
+  );
+
+  app.openapi(
+    createRoute({
+      method: "put",
+      path: "/v1/addresses/{id}",
+      tags: ["addresses"],
+      ...user,
+      summary: "Replace one of the caller's addresses",
+      description: "Orders placed earlier keep the address as it was when they were placed.",
+      request: { params: idParam, body: jsonBody(addressInput) },
+      responses: {
+        200: jsonResponse(addressSchema, "The address"),
+        ...problems(400, 401, 403, 404, 413, 415),
+      },
+    }),
+    async (c) => {
+      const address = await orders.replaceAddress(
+        principalOf(c).subject,
+        c.req.valid("param").id,
+        c.req.valid("json"),
+      );
+      return c.json(toAddressJson(address), 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "delete",
+      path: "/v1/addresses/{id}",
+      tags: ["addresses"],
+      ...user,
+      summary: "Delete one of the caller's addresses",
+      request: { params: idParam },
+      responses: { 204: { description: "Deleted" }, ...problems(400, 401, 403, 404) },
+    }),
+    async (c) => {
+      await orders.deleteAddress(principalOf(c).subject, c.req.valid("param").id);
+      return c.body(null, 204);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/v1/orders",
+      tags: ["orders"],
+      ...user,
+      summary: "Order the caller's basket",
+      description: "Answers at once with the order `pending`; its checkout (stock, coupon, payment) runs " +
+        "behind it and ends `confirmed` or `cancelled` with a reason. Watch it on `/v1/orders/{id}/events`. " +
+        "Repeating a request with its `Idempotency-Key` answers the same order; the key with a different " +
+        "request is refused with 422. The card goes to the payment service and is not kept here.",
+      request: {
+        headers: z.object({
+          "idempotency-key": z.string().trim().min(8).max(200).openapi({
+            description: "a fresh random value (a UUID) per order the customer means to place",
+          }),
+        }),
+        body: jsonBody(placeOrderInput),
+      },
+      responses: {
+        202: jsonResponse(orderSchema, "The order, pending (or as it stands, for a repeated request)"),
+        ...problems(400, 401, 403, 413, 415, 422, 503),
+      },
+    }),
+    async (c) => {
+      const { order } = await orders.place({
+        userId: principalOf(c).subject,
+        // requireUser let the request in, so it carries a Bearer token; the basket service checks it again.
+        bearerToken: c.req.header("authorization")!.replace(/^Bearer\s+/i, ""),
+        idempotencyKey: c.req.valid("header")["idempotency-key"],
+        input: c.req.valid("json"),
+      });
+      c.header("location", `/v1/orders/${order.id}`);
+      return c.json(toOrderJson(order), 202);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/v1/orders",
+      tags: ["orders"],
+      ...user,
+      summary: "The caller's orders, newest first; with all=true, everyone's (admin)",
+      request: {
+        query: z.object({
+          ...pagingQuery,
+          status: z.enum(orderStatuses).optional(),
+          all: z.enum(["true", "false"]).optional().openapi({
+            description: "admins: every customer's orders",
+          }),
+        }),
+      },
+      responses: { 200: jsonResponse(orderPage, "A page of orders"), ...problems(400, 401, 403) },
+    }),
+    async (c) => {
+      const { limit, cursor, status, all } = c.req.valid("query");
+      const principal = principalOf(c);
+      if (all === "true" && !principal.roles.includes("admin")) {
+        throw new ProblemError({ status: 403, kind: "forbidden", detail: "all=true needs the admin role" });
+      }
+      const after = cursor ? decodeCursor(cursor, orderCursor) : undefined;
+      const found = await orders.listOrders(
+        { userId: all === "true" ? undefined : principal.subject, status },
+        { after, limit },
+      );
+      return c.json(pageOf(found, limit), 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/v1/orders/{id}",
+      tags: ["orders"],
+      ...user,
+      summary: "One of the caller's orders (admins: any order)",
+      request: { params: idParam },
+      responses: { 200: jsonResponse(orderSchema, "The order"), ...problems(400, 401, 403, 404) },
+    }),
+    async (c) => c.json(toOrderJson(await orders.order(principalOf(c), c.req.valid("param").id)), 200),
+  );
+
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/v1/orders/{id}/cancel",
+      tags: ["orders"],
+      ...user,
+      summary: "Cancel an order that has not shipped",
+      description: "A pending order's checkout is stopped and undone (stock and coupon released, payment " +
+        "refunded if taken). A confirmed order is refunded.",
+      request: { params: idParam },
+      responses: {
+        200: jsonResponse(orderSchema, "The order, cancelled"),
+        ...problems(400, 401, 403, 404, 409),
+      },
+    }),
+    async (c) => c.json(toOrderJson(await orders.cancel(principalOf(c), c.req.valid("param").id)), 200),
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/v1/orders/{id}/events",
+      tags: ["orders"],
+      ...user,
+      summary: "Watch an order's status (server-sent events)",
+      description: "A `status` event with `{status, cancellationReason}` now, then at each change. The " +
+        "stream ends once the checkout has ended (`confirmed` or `cancelled`); later changes (shipping) " +
+        "are seen by opening it again.",
+      request: { params: idParam },
+      responses: {
+        200: { description: "The event stream", content: { "text/event-stream": { schema: z.string() } } },
+        ...problems(400, 401, 403, 404),
+      },
+    }),
+    async (c) => {
+      const principal = principalOf(c);
+      const { id } = c.req.valid("param");
+      let order = await orders.order(principal, id);
+      return streamSSE(c, async (stream) => {
+        let sent: string | undefined;
+        // Polling the order's row sees changes made by any instance of the service, and costs one
+        // indexed read per stream per interval.
+        while (!stream.aborted) {
+          const status = { status: order.status, cancellationReason: order.cancellationReason };
+          const data = JSON.stringify(status);
+          if (data !== sent) {
+            await stream.writeSSE({ event: "status", data, id: order.updatedAt.toISOString() });
+            sent = data;
+          }
+          if (streamEnds.has(order.status)) return;
+          await stream.sleep(streamPollMs);
+          order = await orders.order(principal, id);
+        }
+      });
+    },
+  );
+
+  return app;
+}

@@ -1,0 +1,279 @@
+/**
+ * The order service's rules, without I/O: the shapes clients send, and the checkout saga as a state
+ * machine: given where an order stands and the reply that arrived, what it becomes and which commands
+ * go out. The store persists each step in the transaction that records the reply as handled.
+ */
+import { z } from "@hono/zod-openapi";
+import { discountMessages, inventoryMessages, paymentMessages } from "@multishop/kit/contracts/checkout";
+// The payment service owns the card contract until it moves to the kit's contracts (see its header).
+import { cardInput } from "../payment/contract.ts";
+
+const text = (max: number) => z.string().trim().min(1).max(max);
+
+export const addressInput = z.strictObject({
+  name: text(100),
+  surname: text(100),
+  email: z.email().max(254),
+  phone: z.string().trim().regex(/^\+?[0-9 ()-]{5,30}$/, "must be a phone number"),
+  country: text(100),
+  city: text(100),
+  district: text(100),
+  line1: text(200),
+  line2: text(200).nullish(),
+  zipCode: text(20),
+}).openapi("AddressInput");
+
+export type AddressInput = z.infer<typeof addressInput>;
+
+export const placeOrderInput = z.strictObject({
+  addressId: z.uuid("must be an address id"),
+  payment: cardInput,
+}).openapi("PlaceOrderInput");
+
+export type PlaceOrderInput = z.infer<typeof placeOrderInput>;
+
+export const orderStatuses = ["pending", "confirmed", "shipped", "delivered", "cancelled"] as const;
+export type OrderStatus = (typeof orderStatuses)[number];
+
+export const cancellationReasons = [
+  "out_of_stock",
+  "coupon_invalid",
+  "payment_declined",
+  "timeout",
+  "user_cancelled",
+] as const;
+export type CancellationReason = (typeof cancellationReasons)[number];
+
+/** Where a pending order's saga waits for a reply. */
+export type Step = "reserve_stock" | "reserve_coupon" | "charge";
+
+export interface Money {
+  amount: number;
+  currency: string;
+}
+
+export interface OrderLine {
+  productId: string;
+  name: string;
+  unitPrice: Money;
+  quantity: number;
+}
+
+export interface Address extends Omit<AddressInput, "line2"> {
+  line2: string | null;
+}
+
+export interface Order {
+  id: string;
+  userId: string;
+  status: OrderStatus;
+  cancellationReason: CancellationReason | null;
+  lines: OrderLine[];
+  currency: string;
+  subtotal: number;
+  discount: number;
+  total: number;
+  couponCode: string | null;
+  address: Address;
+  paymentMethodId: string;
+  step: Step | null;
+  stepDeadline: Date | null;
+  stockReserved: boolean;
+  couponReserved: boolean;
+  captured: boolean;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+/** The saga's part of an order: what a transition changes. */
+export type SagaState = Pick<
+  Order,
+  "status" | "cancellationReason" | "step" | "stockReserved" | "couponReserved" | "captured"
+>;
+
+const contracts = { ...inventoryMessages, ...discountMessages, ...paymentMessages };
+type CommandType =
+  | "inventory.reserve"
+  | "inventory.commit"
+  | "inventory.release"
+  | "discount.reserve"
+  | "discount.commit"
+  | "discount.release"
+  | "payment.charge"
+  | "payment.refund";
+
+export interface Command {
+  type: CommandType;
+  schema: z.ZodType;
+  payload: unknown;
+}
+
+function command<T extends CommandType>(type: T, payload: z.input<(typeof contracts)[T]>): Command {
+  return { type, schema: contracts[type], payload };
+}
+
+/** The replies the saga listens to. */
+export const replyTypes = [
+  "inventory.reserved",
+  "inventory.reservation_failed",
+  "discount.reserved",
+  "discount.rejected",
+  "payment.charged",
+  "payment.failed",
+] as const;
+export type ReplyType = (typeof replyTypes)[number];
+
+/** The step each reply answers. */
+const stepOf: Record<ReplyType, Step> = {
+  "inventory.reserved": "reserve_stock",
+  "inventory.reservation_failed": "reserve_stock",
+  "discount.reserved": "reserve_coupon",
+  "discount.rejected": "reserve_coupon",
+  "payment.charged": "charge",
+  "payment.failed": "charge",
+};
+
+export interface Transition {
+  state: SagaState;
+  commands: Command[];
+  /** The order has just been confirmed: `order.confirmed` goes out. */
+  confirmed: boolean;
+}
+
+/** The command that starts (or, after a restart, repeats) a step. */
+export function stepCommand(order: Order, step: Step): Command {
+  const id = order.id;
+  switch (step) {
+    case "reserve_stock":
+      return command("inventory.reserve", {
+        orderId: id,
+        lines: order.lines.map(({ productId, quantity }) => ({ productId, quantity })),
+      });
+    case "reserve_coupon":
+      return command("discount.reserve", {
+        orderId: id,
+        code: order.couponCode!,
+        userId: order.userId,
+        subtotal: { amount: order.subtotal, currency: order.currency },
+      });
+    case "charge":
+      return command("payment.charge", {
+        orderId: id,
+        paymentMethodId: order.paymentMethodId,
+        amount: { amount: order.total, currency: order.currency },
+      });
+  }
+}
+
+/** The state of an order just placed: its saga starts by reserving stock. */
+export const initialState: SagaState = {
+  status: "pending",
+  cancellationReason: null,
+  step: "reserve_stock",
+  stockReserved: false,
+  couponReserved: false,
+  captured: false,
+};
+
+/**
+ * What a reply does to the order, or undefined when it changes nothing (a duplicate, or a reply to a
+ * step the order has left). A reply that arrives after the order was cancelled, saying a step
+ * succeeded after all (it timed out, or the customer cancelled meanwhile), is undone at once.
+ */
+export function afterReply(order: Order, reply: ReplyType): Transition | undefined {
+  if (order.status !== "pending" || order.step !== stepOf[reply]) return undoLate(order, reply);
+  const state: SagaState = { ...order };
+  switch (reply) {
+    case "inventory.reserved": {
+      const next: Step = order.couponCode ? "reserve_coupon" : "charge";
+      return {
+        state: { ...state, stockReserved: true, step: next },
+        commands: [stepCommand(order, next)],
+        confirmed: false,
+      };
+    }
+    // The discount granted is the one the order's totals carry: the basket asked the discount
+    // service's same rules for the same code and subtotal.
+    case "discount.reserved":
+      return {
+        state: { ...state, couponReserved: true, step: "charge" },
+        commands: [stepCommand(order, "charge")],
+        confirmed: false,
+      };
+    case "payment.charged":
+      return {
+        state: { ...state, captured: true, step: null, status: "confirmed" },
+        commands: [
+          command("inventory.commit", { orderId: order.id }),
+          ...(order.couponCode ? [command("discount.commit", { orderId: order.id })] : []),
+        ],
+        confirmed: true,
+      };
+    case "inventory.reservation_failed":
+      return cancel(order, "out_of_stock");
+    case "discount.rejected":
+      return cancel(order, "coupon_invalid");
+    case "payment.failed":
+      return cancel(order, "payment_declined");
+  }
+}
+
+function undoLate(order: Order, reply: ReplyType): Transition | undefined {
+  if (order.status !== "cancelled") return undefined;
+  const undo = (commands: Command[], state: Partial<SagaState> = {}) => ({
+    state: { ...order, ...state },
+    commands,
+    confirmed: false,
+  });
+  switch (reply) {
+    case "inventory.reserved":
+      return undo([command("inventory.release", { orderId: order.id })]);
+    case "discount.reserved":
+      return undo([command("discount.release", { orderId: order.id })]);
+    case "payment.charged":
+      return order.captured ? undefined : undo([command("payment.refund", { orderId: order.id })], {
+        captured: true,
+      });
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * Cancels a pending order and undoes, newest first, every step that was done or may be under way:
+ * a release that reaches a service before the reservation it undoes is repeated when that
+ * reservation's late reply arrives (see undoLate). A charge is refunded only once known captured,
+ * since the payment service refuses to refund what it has not taken.
+ */
+export function cancel(order: Order, reason: CancellationReason): Transition {
+  const mayHold = (step: Step, done: boolean) => done || order.step === step;
+  const commands = [
+    ...(order.captured ? [command("payment.refund", { orderId: order.id })] : []),
+    ...(order.couponCode && mayHold("reserve_coupon", order.couponReserved)
+      ? [command("discount.release", { orderId: order.id })]
+      : []),
+    ...(mayHold("reserve_stock", order.stockReserved)
+      ? [command("inventory.release", { orderId: order.id })]
+      : []),
+  ];
+  return {
+    state: { ...order, status: "cancelled", cancellationReason: reason, step: null },
+    commands,
+    confirmed: false,
+  };
+}
+
+/**
+ * The customer cancels. A pending order is compensated like a failed one. A confirmed one is
+ * refunded; its stock and coupon use were committed, which the inventory and discount services keep
+ * (they release reservations only), so those stay as they are.
+ */
+export function cancelByCustomer(order: Order): Transition | undefined {
+  if (order.status === "pending") return cancel(order, "user_cancelled");
+  if (order.status !== "confirmed") return undefined;
+  return {
+    state: { ...order, status: "cancelled", cancellationReason: "user_cancelled", step: null },
+    commands: [command("payment.refund", { orderId: order.id })],
+    confirmed: false,
+  };
+}

@@ -1,0 +1,144 @@
+/**
+ * The order service's process entry: configuration, database, migrations, the outbox relay, reply
+ * consumers, the step-deadline sweep, server, shutdown. `startOrder` is also how the all-in-one start
+ * and the tests run it.
+ */
+import { type TokenVerifier, verifierFromConfig } from "@multishop/kit/auth";
+import { runMain } from "@multishop/kit/config";
+import { startEmbeddedPostgres } from "@multishop/kit/embedded-postgres";
+import { createLogger, describeError, type Logger } from "@multishop/kit/log";
+import {
+  inboxMigration,
+  type MessageBus,
+  messagingFromConfig,
+  outboxMigration,
+  startOutboxRelay,
+} from "@multishop/kit/messaging";
+import { loadMigrations, migrate } from "@multishop/kit/migrate";
+import { connectPostgres } from "@multishop/kit/postgres";
+import { serveApp, shutdownOnSignal } from "@multishop/kit/serve";
+import { createServiceClient } from "@multishop/kit/service-client";
+import { createOrderApp } from "./app.ts";
+import { basketClient, paymentClient } from "./clients.ts";
+import { loadOrderConfig, type OrderConfig } from "./config.ts";
+import { consumeOrderReplies } from "./events.ts";
+import { createOrders } from "./orders.ts";
+import { createOrderStore } from "./store/postgres.ts";
+import { tokenizeScope } from "../payment/contract.ts";
+
+export interface OrderRuntime {
+  postgres: { url: string; maxConnections: number };
+  /** Where checkout commands go and their replies come from. */
+  bus: MessageBus;
+  logger: Logger;
+  /** Defaults to identity's published keys (AUTH_JWKS_URL); tests sign their own tokens. */
+  verifyToken?: TokenVerifier;
+}
+
+export async function startOrder(config: OrderConfig, runtime: OrderRuntime) {
+  const { bus, logger } = runtime;
+  const sql = connectPostgres(runtime.postgres.url, {
+    max: runtime.postgres.maxConnections,
+    applicationName: "order",
+  });
+  try {
+    const migrations = await loadMigrations(new URL("./migrations/", import.meta.url));
+    await migrate(sql, [...migrations, outboxMigration, inboxMigration], logger);
+  } catch (error) {
+    await sql.end({ timeout: 5 });
+    throw error;
+  }
+  const store = createOrderStore(sql);
+  const relay = startOutboxRelay({ sql, publisher: bus, logger });
+  const service = createServiceClient({
+    tokenUrl: config.SERVICE_TOKEN_URL,
+    clientId: config.SERVICE_CLIENT_ID,
+    clientSecret: config.SERVICE_CLIENT_SECRET,
+    scopes: [tokenizeScope],
+    logger,
+  });
+  const orders = createOrders({
+    sql,
+    store,
+    baskets: basketClient(config.BASKET_URL),
+    paymentMethods: paymentClient(service, config.PAYMENT_URL),
+    outbox: relay,
+    logger,
+    stepTimeoutSeconds: config.STEP_TIMEOUT_SECONDS,
+  });
+  await consumeOrderReplies(bus, orders);
+  const resumed = await orders.resume();
+  if (resumed > 0) logger.info("checkouts in flight resumed", { orders: resumed });
+  const sweep = repeat(config.TIMEOUT_SWEEP_SECONDS * 1000, async () => {
+    try {
+      const failed = await orders.failOverdue();
+      if (failed > 0) logger.warn("checkout steps timed out; orders cancelled", { orders: failed });
+    } catch (error) {
+      logger.error("timeout sweep failed; what is overdue is failed at the next sweep", describeError(error));
+    }
+  });
+  const app = createOrderApp({
+    orders,
+    verifyToken: runtime.verifyToken ?? verifierFromConfig(config),
+    logger,
+    bodyLimitBytes: config.BODY_LIMIT_BYTES,
+    readiness: { postgres: store.ping, messaging: bus.ping },
+  });
+  return {
+    app,
+    store,
+    orders,
+    async close() {
+      await sweep.stop();
+      await relay.stop();
+      await sql.end({ timeout: 5 });
+    },
+  };
+}
+
+/**
+ * Runs `task` every `intervalMs` after the previous run ended, so runs never overlap however long
+ * one takes. `stop` cancels the next run and waits for one in progress.
+ */
+function repeat(intervalMs: number, task: () => Promise<void>) {
+  let stopped = false;
+  let running = Promise.resolve();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const schedule = () => {
+    timer = setTimeout(() => {
+      running = task().finally(() => {
+        if (!stopped) schedule();
+      });
+    }, intervalMs);
+  };
+  schedule();
+  return {
+    async stop() {
+      stopped = true;
+      clearTimeout(timer);
+      await running;
+    },
+  };
+}
+
+if (import.meta.main) {
+  await runMain(async () => {
+    const config = loadOrderConfig();
+    const logger = createLogger("order", config.LOG_LEVEL);
+    const embedded = config.POSTGRES_URL
+      ? undefined
+      : await startEmbeddedPostgres({ dataDir: `${config.DATA_DIR}/postgres/order` });
+    const postgres = embedded ?? { url: config.POSTGRES_URL!, maxConnections: config.POSTGRES_POOL_MAX };
+    const bus = await messagingFromConfig(config, logger);
+    const order = await startOrder(config, { postgres, bus, logger });
+    const server = serveApp(order.app, { hostname: config.HOST, port: config.PORT });
+    logger.info("order listening", { url: server.url, postgres: embedded ? "embedded" : "POSTGRES_URL" });
+    // The bus closes first, so no reply is handled after the database has gone.
+    await shutdownOnSignal({
+      servers: [server],
+      closers: [() => bus.close(), order.close, ...(embedded ? [embedded.stop] : [])],
+      logger,
+      timeoutMs: config.SHUTDOWN_TIMEOUT_MS,
+    });
+  });
+}
