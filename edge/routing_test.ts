@@ -134,6 +134,9 @@ Deno.test("edge routing, headers and access in workerd", async (t) => {
         ["GET", "/v1/inventory", undefined, 200],
         ["PUT", "/v1/inventory/7b1c2d3e", customer, 403],
         ["PUT", "/v1/inventory/7b1c2d3e", admin, 200],
+        ["GET", "/v1/orders", undefined, 401],
+        ["POST", "/v1/orders", customer, 200],
+        ["GET", "/v1/addresses", service, 403],
       ];
       for (const [method, path, token, status] of matrix) {
         const upstreams = [
@@ -143,6 +146,7 @@ Deno.test("edge routing, headers and access in workerd", async (t) => {
           fixture.basket,
           fixture.discount,
           fixture.inventory,
+          fixture.order,
         ];
         const before = upstreams.reduce((sum, upstream) => sum + upstream.seen.length, 0);
         const response = await call(path, { method, headers: token ? bearer(token) : {} });

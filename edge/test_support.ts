@@ -61,6 +61,7 @@ export interface EdgeFixture {
   basket: TestUpstream;
   discount: TestUpstream;
   inventory: TestUpstream;
+  order: TestUpstream;
   tokens: Awaited<ReturnType<typeof testTokenIssuer>>;
   close(): Promise<void>;
 }
@@ -78,6 +79,7 @@ export async function startEdgeFixture(variables: Record<string, string> = {}): 
   const basket = startUpstream("basket");
   const discount = startUpstream("discount");
   const inventory = startUpstream("inventory");
+  const order = startUpstream("order");
   const edge = await startLocalEdge({
     IDENTITY_URL: identity.url,
     CATALOG_URL: catalog.url,
@@ -85,6 +87,7 @@ export async function startEdgeFixture(variables: Record<string, string> = {}): 
     BASKET_URL: basket.url,
     DISCOUNT_URL: discount.url,
     INVENTORY_URL: inventory.url,
+    ORDER_URL: order.url,
     JWKS_URL: `http://127.0.0.1:${jwks.addr.port}/`,
     TOKEN_ISSUER: tokens.issuer,
     TOKEN_AUDIENCE: tokens.audience,
@@ -99,11 +102,12 @@ export async function startEdgeFixture(variables: Record<string, string> = {}): 
     basket,
     discount,
     inventory,
+    order,
     tokens,
     async close() {
       await edge.close();
       await Promise.all(
-        [identity, catalog, images, basket, discount, inventory].map((upstream) => upstream.close()),
+        [identity, catalog, images, basket, discount, inventory, order].map((upstream) => upstream.close()),
       );
       await jwks.shutdown();
     },

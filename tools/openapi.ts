@@ -12,6 +12,7 @@ import { basketDocument, createBasketApp } from "../services/basket/app.ts";
 import { createDiscountApp, discountDocument } from "../services/discount/app.ts";
 import { createIdentityApp, type IdentityAppDeps, identityDocument } from "../services/identity/app.ts";
 import { createInventoryApp, inventoryDocument } from "../services/inventory/app.ts";
+import { createOrderApp, orderDocument } from "../services/order/app.ts";
 import { createPaymentApp, paymentDocument } from "../services/payment/app.ts";
 import { createImagesApp, imagesDocument } from "../services/images/app.ts";
 
@@ -89,6 +90,13 @@ export function serviceDocuments(): Record<string, Document> {
     bodyLimitBytes: 1,
     readiness: {},
   });
+  const orderApp = createOrderApp({
+    orders: unused("orders"),
+    verifyToken: unused<IdentityAppDeps["verifyToken"]>("verifyToken"),
+    logger,
+    bodyLimitBytes: 1,
+    readiness: {},
+  });
   return {
     identity: openApiDocument(identityApp, identityDocument),
     catalog: openApiDocument(catalogApp, catalogDocument),
@@ -97,6 +105,7 @@ export function serviceDocuments(): Record<string, Document> {
     discount: openApiDocument(discountApp, discountDocument),
     inventory: openApiDocument(inventoryApp, inventoryDocument),
     payment: openApiDocument(paymentApp, paymentDocument),
+    order: openApiDocument(orderApp, orderDocument),
   };
 }
 

@@ -22,6 +22,8 @@ import { seedCoupons } from "../services/discount/seed.ts";
 import { loadInventoryConfig } from "../services/inventory/config.ts";
 import { startInventory } from "../services/inventory/main.ts";
 import { seedStock } from "../services/inventory/seed.ts";
+import { loadOrderConfig } from "../services/order/config.ts";
+import { startOrder } from "../services/order/main.ts";
 import { loadPaymentConfig } from "../services/payment/config.ts";
 import { startPayment } from "../services/payment/main.ts";
 import { type DemoCredentials, serviceDatabase, type ShopConfig, step } from "./shop.ts";
@@ -43,6 +45,7 @@ export async function startServices(
   const logger = (service: string) => createLogger(service, config.LOG_LEVEL);
 
   const identityDatabase = await step("identity database", () => serviceDatabase(config, "identity"));
+  const orderClient = { id: "order", secret: credentials.orderClientSecret, scopes: ["payment:tokenize"] };
   const basketClient = {
     id: "basket",
     secret: credentials.basketClientSecret,
@@ -52,7 +55,7 @@ export async function startServices(
     ...env,
     PORT: String(config.IDENTITY_PORT),
     ISSUER: config.PUBLIC_URL,
-    SERVICE_CLIENTS: JSON.stringify([basketClient]),
+    SERVICE_CLIENTS: JSON.stringify([basketClient, orderClient]),
     ADMIN_EMAIL: credentials.admin.email,
     ADMIN_PASSWORD: credentials.admin.password,
   });
@@ -85,7 +88,7 @@ export async function startServices(
   const discountConfig = loadDiscountConfig({ ...env, ...auth, PORT: String(config.DISCOUNT_PORT) });
   const discount = await step(
     "discount",
-    () => startDiscount(discountConfig, { postgres: discountDatabase, logger: logger("discount") }),
+    () => startDiscount(discountConfig, { postgres: discountDatabase, bus, logger: logger("discount") }),
   );
 
   const basketConfig = loadBasketConfig({
@@ -112,6 +115,22 @@ export async function startServices(
     () => startPayment(paymentConfig, { postgres: paymentDatabase, bus, logger: logger("payment") }),
   );
 
+  const orderDatabase = await step("order database", () => serviceDatabase(config, "order"));
+  const orderConfig = loadOrderConfig({
+    ...env,
+    ...auth,
+    PORT: String(config.ORDER_PORT),
+    BASKET_URL: `http://127.0.0.1:${config.BASKET_PORT}`,
+    PAYMENT_URL: `http://127.0.0.1:${config.PAYMENT_PORT}`,
+    SERVICE_TOKEN_URL: `http://127.0.0.1:${config.IDENTITY_PORT}/oauth/token`,
+    SERVICE_CLIENT_ID: orderClient.id,
+    SERVICE_CLIENT_SECRET: orderClient.secret,
+  });
+  const order = await step(
+    "order",
+    () => startOrder(orderConfig, { postgres: orderDatabase, bus, logger: logger("order") }),
+  );
+
   const basketStore = await step("basket store", () => basketStoreFromConfig(basketConfig));
   const basket = await step(
     "basket",
@@ -124,6 +143,7 @@ export async function startServices(
     basket: { ...basket, port: config.BASKET_PORT, where: basketConfig.REDIS_URL ? "Redis" : "in process" },
     inventory: { ...inventory, port: config.INVENTORY_PORT, database: inventoryDatabase.description },
     payment: { ...payment, port: config.PAYMENT_PORT, database: paymentDatabase.description },
+    order: { ...order, port: config.ORDER_PORT, database: orderDatabase.description },
     images: { ...images, port: config.IMAGES_PORT, where: images.store.description },
     catalog: {
       ...catalog,
@@ -140,6 +160,7 @@ export async function startServices(
         DISCOUNT_URL: `http://127.0.0.1:${config.DISCOUNT_PORT}`,
         INVENTORY_URL: `http://127.0.0.1:${config.INVENTORY_PORT}`,
         PAYMENT_URL: `http://127.0.0.1:${config.PAYMENT_PORT}`,
+        ORDER_URL: `http://127.0.0.1:${config.ORDER_PORT}`,
         TOKEN_ISSUER: config.PUBLIC_URL,
         ...edgeVariables(env),
       }, { port: config.EDGE_PORT, host: config.HOST }),
@@ -166,6 +187,8 @@ export async function startServices(
       return { identityCreated, catalog: catalogResult, coupons };
     },
     async close() {
+      await order.close();
+      await orderDatabase.stop();
       await basketStore.close();
       await payment.close();
       await paymentDatabase.stop();

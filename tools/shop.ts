@@ -22,6 +22,7 @@ export const shopEnv = z.object({
   BASKET_PORT: port(5004),
   DISCOUNT_PORT: port(5005),
   INVENTORY_PORT: port(5006),
+  ORDER_PORT: port(5007),
   PAYMENT_PORT: port(5008),
   ADMIN_EMAIL: z.email().optional(),
   ADMIN_PASSWORD: z.string().optional(),
@@ -71,12 +72,15 @@ export interface DemoCredentials {
   customer: { username: string; email: string; password: string };
   /** The basket's client secret at identity, for its calls to the catalog and the discount service. */
   basketClientSecret: string;
+  /** The order service's client secret at identity, for tokenising cards at the payment service. */
+  orderClientSecret: string;
 }
 
 interface SavedSecrets {
   adminPassword: string;
   customerPassword: string;
   basketClientSecret: string;
+  orderClientSecret: string;
 }
 
 /**
@@ -96,6 +100,7 @@ export async function demoCredentials(config: ShopConfig): Promise<DemoCredentia
     adminPassword: stored.adminPassword ?? generatePassword(),
     customerPassword: stored.customerPassword ?? generatePassword(),
     basketClientSecret: stored.basketClientSecret ?? generatePassword(),
+    orderClientSecret: stored.orderClientSecret ?? generatePassword(),
   };
   if (JSON.stringify(saved) !== JSON.stringify(stored)) {
     await Deno.mkdir(config.DATA_DIR, { recursive: true });
@@ -115,6 +120,7 @@ export async function demoCredentials(config: ShopConfig): Promise<DemoCredentia
       password: saved.customerPassword,
     },
     basketClientSecret: saved.basketClientSecret,
+    orderClientSecret: saved.orderClientSecret,
   };
 }
 

@@ -11,6 +11,27 @@ import { encodePng } from "../services/images/placeholder.ts";
 import { startServices } from "./services.ts";
 import { demoCredentials, shopEnv, withPublicUrl } from "./shop.ts";
 
+/** The statuses a server-sent event stream reports, until it ends or the deadline passes. */
+async function readStatuses(body: ReadableStream<Uint8Array>, deadlineMs: number): Promise<string[]> {
+  const statuses: string[] = [];
+  const reader = body.pipeThrough(new TextDecoderStream()).getReader();
+  const timer = setTimeout(() => reader.cancel(), deadlineMs);
+  let buffered = "";
+  try {
+    while (true) {
+      const { value, done } = await reader.read();
+      if (done) return statuses;
+      buffered += value;
+      for (const line of buffered.split("\n").slice(0, -1)) {
+        if (line.startsWith("data:")) statuses.push(JSON.parse(line.slice(5)).status);
+      }
+      buffered = buffered.slice(buffered.lastIndexOf("\n") + 1);
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 function freePort(): number {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const { port } = listener.addr as Deno.NetAddr;
@@ -18,7 +39,7 @@ function freePort(): number {
   return port;
 }
 
-Deno.test("through the edge: images, basket with a coupon, cached reads, limited sign-in, /docs", async () => {
+Deno.test("through the edge: images, basket with a coupon, checkout to confirmed, cached reads, limited sign-in, /docs", async () => {
   const dataDir = await Deno.makeTempDir();
   const config = withPublicUrl(shopEnv.parse({
     DATA_DIR: dataDir,
@@ -31,6 +52,7 @@ Deno.test("through the edge: images, basket with a coupon, cached reads, limited
     DISCOUNT_PORT: String(freePort()),
     INVENTORY_PORT: String(freePort()),
     PAYMENT_PORT: String(freePort()),
+    ORDER_PORT: String(freePort()),
   }));
   const credentials = await demoCredentials(config);
   const bus = createInProcessBus({ logger: createLogger("messaging", "silent") });
@@ -51,6 +73,7 @@ Deno.test("through the edge: images, basket with a coupon, cached reads, limited
     services.discount,
     services.inventory,
     services.payment,
+    services.order,
   ];
   const servers = all.map((service) => serveApp(service.app, { hostname: "127.0.0.1", port: service.port }));
   const edge = await services.edge();
@@ -144,6 +167,71 @@ Deno.test("through the edge: images, basket with a coupon, cached reads, limited
       total: { amount: subtotal - Math.floor(subtotal / 10), currency: "USD" },
       itemCount: 3,
     });
+    // Checkout: the customer orders the basket and watches the order reach `confirmed` on its event
+    // stream, all through the edge. The admin makes sure the picked books are in stock first.
+    for (const pick of picks) {
+      const stocked = await fetch(`${edge.url}/v1/inventory/${pick.id}`, {
+        method: "PUT",
+        headers: { ...auth, "content-type": "application/json" },
+        body: JSON.stringify({ onHand: 20 }),
+      });
+      assert.ok(stocked.ok, `stock for ${pick.name}: ${stocked.status}`);
+      await stocked.body?.cancel();
+    }
+    const address = await (await fetch(`${edge.url}/v1/addresses`, {
+      method: "POST",
+      headers: customer,
+      body: JSON.stringify({
+        name: "Demo",
+        surname: "Customer",
+        email: "demo@multishop.local",
+        phone: "+1 555 0101",
+        country: "US",
+        city: "Springfield",
+        district: "Downtown",
+        line1: "1 Market Street",
+        zipCode: "12345",
+      }),
+    })).json();
+    const placed = await fetch(`${edge.url}/v1/orders`, {
+      method: "POST",
+      headers: { ...customer, "idempotency-key": crypto.randomUUID() },
+      body: JSON.stringify({
+        addressId: address.id,
+        payment: {
+          cardNumber: "4242424242424242",
+          expMonth: 12,
+          expYear: 2030,
+          cvc: "123",
+          holder: "Demo Customer",
+        },
+      }),
+    });
+    assert.equal(placed.status, 202);
+    const order = await placed.json();
+    assert.equal(order.status, "pending");
+    assert.equal(
+      order.totals.total.amount,
+      basket.totals.total.amount,
+      "the order keeps the basket's server-side totals",
+    );
+    const stream = await fetch(`${edge.url}/v1/orders/${order.id}/events`, {
+      headers: { authorization: customer.authorization },
+    });
+    assert.equal(stream.status, 200);
+    assert.match(stream.headers.get("content-type") ?? "", /text\/event-stream/);
+    const statuses = await readStatuses(stream.body!, 20_000);
+    assert.equal(statuses[0], "pending");
+    assert.equal(statuses.at(-1), "confirmed");
+    const emptied = async () =>
+      (await (await fetch(`${edge.url}/v1/basket`, { headers: { authorization: customer.authorization } }))
+        .json()).lines
+        .length === 0;
+    for (let attempt = 0; attempt < 100 && !(await emptied()); attempt++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    assert.ok(await emptied(), "the confirmed order emptied the basket");
+
     const otherCustomer = await fetch(`${edge.url}/v1/basket`);
     assert.equal(otherCustomer.status, 401, "no basket without signing in");
     await otherCustomer.body?.cancel();

@@ -30,6 +30,7 @@ await runMain(async () => {
   const discount = serve(services.discount.app, services.discount.port);
   const inventory = serve(services.inventory.app, services.inventory.port);
   const payment = serve(services.payment.app, services.payment.port);
+  const order = serve(services.order.app, services.order.port);
   const edge = await step("edge (workerd)", services.edge);
 
   const adminNote = credentials.admin.generated
@@ -47,6 +48,7 @@ MultiShop Edge is running (Ctrl+C stops it)
   discount  ${discount.url}   ${services.discount.database}; coupons WELCOME10, HOME15, SAVE5
   inventory ${inventory.url}   ${services.inventory.database}
   payment   ${payment.url}   ${services.payment.database}; simulated card processor
+  order     ${order.url}   ${services.order.database}; checkout saga
   messaging ${config.AMQP_URL ? "RabbitMQ (AMQP_URL)" : "in process"}
 
 Accounts (kept in ${config.DATA_DIR}/credentials.json)
@@ -60,7 +62,7 @@ Try:
 `);
 
   await shutdownOnSignal({
-    servers: [identity, catalog, images, basket, discount, inventory, payment],
+    servers: [identity, catalog, images, basket, discount, inventory, payment, order],
     closers: [edge.close, services.close, () => bus.close()],
     logger,
     timeoutMs: config.SHUTDOWN_TIMEOUT_MS,

@@ -48,6 +48,7 @@ export const edgeConfigSchema = z.object({
   DISCOUNT_URL: url.default("http://127.0.0.1:5005"),
   INVENTORY_URL: url.default("http://127.0.0.1:5006"),
   PAYMENT_URL: url.default("http://127.0.0.1:5008"),
+  ORDER_URL: url.default("http://127.0.0.1:5007"),
   /** Where identity publishes its keys; by default on IDENTITY_URL. */
   JWKS_URL: url.optional(),
   TOKEN_ISSUER: z.string().min(1).default("http://127.0.0.1:8787"),
@@ -99,7 +100,8 @@ export type UpstreamName =
   | "basket"
   | "discount"
   | "inventory"
-  | "payment";
+  | "payment"
+  | "order";
 
 export function upstreamUrl(config: EdgeConfig, upstream: UpstreamName): string {
   return {
@@ -110,5 +112,6 @@ export function upstreamUrl(config: EdgeConfig, upstream: UpstreamName): string 
     discount: config.DISCOUNT_URL,
     inventory: config.INVENTORY_URL,
     payment: config.PAYMENT_URL,
+    order: config.ORDER_URL,
   }[upstream];
 }

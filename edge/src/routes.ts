@@ -103,6 +103,10 @@ export const routes: Route[] = [
   },
   { ...base, prefix: "/v1/inventory", upstream: "inventory", access: admin },
   { ...base, prefix: "/v1/payments", methods: reads, upstream: "payment", access: admin },
+  { ...base, prefix: "/v1/addresses", upstream: "order", access: user },
+  // Placing an order carries an Idempotency-Key, so even its POST may be retried; the service answers
+  // a repeat with the same order. Status streams (server-sent events) pass through as they come.
+  { ...base, prefix: "/v1/orders", upstream: "order", access: user },
   ...catalogCollection("/v1/images", "images").map((route) => ({ ...route, timeoutMs: 30_000 })),
 ];
 

@@ -6,7 +6,7 @@ import { type TokenVerifier, verifierFromConfig } from "@multishop/kit/auth";
 import { runMain } from "@multishop/kit/config";
 import { startEmbeddedPostgres } from "@multishop/kit/embedded-postgres";
 import { createLogger, type Logger } from "@multishop/kit/log";
-import type { MessageBus } from "@multishop/kit/messaging";
+import { type MessageBus, messagingFromConfig } from "@multishop/kit/messaging";
 import { loadMigrations, migrate } from "@multishop/kit/migrate";
 import { connectPostgres } from "@multishop/kit/postgres";
 import { serveApp, shutdownOnSignal } from "@multishop/kit/serve";
@@ -66,12 +66,14 @@ if (import.meta.main) {
       ? undefined
       : await startEmbeddedPostgres({ dataDir: `${config.DATA_DIR}/postgres/discount` });
     const postgres = embedded ?? { url: config.POSTGRES_URL!, maxConnections: config.POSTGRES_POOL_MAX };
-    const discount = await startDiscount(config, { postgres, logger });
+    // The checkout's coupon commands arrive here.
+    const bus = await messagingFromConfig(config, logger);
+    const discount = await startDiscount(config, { postgres, logger, bus });
     const server = serveApp(discount.app, { hostname: config.HOST, port: config.PORT });
     logger.info("discount listening", { url: server.url, postgres: embedded ? "embedded" : "POSTGRES_URL" });
     await shutdownOnSignal({
       servers: [server],
-      closers: [discount.close, ...(embedded ? [embedded.stop] : [])],
+      closers: [() => bus.close(), discount.close, ...(embedded ? [embedded.stop] : [])],
       logger,
       timeoutMs: config.SHUTDOWN_TIMEOUT_MS,
     });

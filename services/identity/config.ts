@@ -36,9 +36,11 @@ export const identityEnv = z.object({
   ADMIN_EMAIL: z.email().optional(),
   ADMIN_PASSWORD: z.string().optional(),
   VISITOR_CLIENT_SECRET: z.string().min(8).default("visitor-secret"),
-  // The basket's development client (its SERVICE_CLIENT_SECRET default); production sets its own.
+  // The basket's and the order service's development clients (their SERVICE_CLIENT_SECRET defaults);
+  // production sets its own.
   SERVICE_CLIENTS: jsonList.default([
     { id: "basket", secret: "basket-dev-secret", scopes: ["catalog:read", "discount:validate"] },
+    { id: "order", secret: "order-dev-secret", scopes: ["payment:tokenize"] },
   ]),
 }).superRefine((env, ctx) => {
   if (Boolean(env.ADMIN_EMAIL) !== Boolean(env.ADMIN_PASSWORD)) {
