@@ -14,6 +14,7 @@ import { loadBasketConfig } from "../services/basket/config.ts";
 import { loadCatalogConfig } from "../services/catalog/config.ts";
 import { loadDiscountConfig } from "../services/discount/config.ts";
 import { loadInventoryConfig } from "../services/inventory/config.ts";
+import { loadOrderConfig } from "../services/order/config.ts";
 import { loadPaymentConfig } from "../services/payment/config.ts";
 import { loadIdentityConfig } from "../services/identity/config.ts";
 import { loadImagesConfig } from "../services/images/config.ts";
@@ -471,6 +472,7 @@ const configLoaders: Record<string, (env: Record<string, string>) => unknown> = 
   discount: loadDiscountConfig,
   inventory: loadInventoryConfig,
   payment: loadPaymentConfig,
+  order: loadOrderConfig,
   edge: (env) => edgeConfigSchema.parse(env),
 };
 
