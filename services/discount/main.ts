@@ -4,7 +4,7 @@
  */
 import { type TokenVerifier, verifierFromConfig } from "@multishop/kit/auth";
 import { runMain } from "@multishop/kit/config";
-import { startEmbeddedPostgres } from "@multishop/kit/embedded-postgres";
+import { postgresFromConfig } from "@multishop/kit/embedded-postgres";
 import { createLogger, type Logger } from "@multishop/kit/log";
 import { type MessageBus, messagingFromConfig } from "@multishop/kit/messaging";
 import { loadMigrations, migrate } from "@multishop/kit/migrate";
@@ -62,18 +62,15 @@ if (import.meta.main) {
   await runMain(async () => {
     const config = loadDiscountConfig();
     const logger = createLogger("discount", config.LOG_LEVEL);
-    const embedded = config.POSTGRES_URL
-      ? undefined
-      : await startEmbeddedPostgres({ dataDir: `${config.DATA_DIR}/postgres/discount` });
-    const postgres = embedded ?? { url: config.POSTGRES_URL!, maxConnections: config.POSTGRES_POOL_MAX };
+    const postgres = await postgresFromConfig(config, "discount");
     // The checkout's coupon commands arrive here.
     const bus = await messagingFromConfig(config, logger);
     const discount = await startDiscount(config, { postgres, logger, bus });
     const server = serveApp(discount.app, { hostname: config.HOST, port: config.PORT });
-    logger.info("discount listening", { url: server.url, postgres: embedded ? "embedded" : "POSTGRES_URL" });
+    logger.info("discount listening", { url: server.url, postgres: postgres.description });
     await shutdownOnSignal({
       servers: [server],
-      closers: [() => bus.close(), discount.close, ...(embedded ? [embedded.stop] : [])],
+      closers: [() => bus.close(), discount.close, postgres.stop],
       logger,
       timeoutMs: config.SHUTDOWN_TIMEOUT_MS,
     });

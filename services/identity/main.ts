@@ -4,7 +4,7 @@
  */
 import { tokenVerifier } from "@multishop/kit/auth";
 import { runMain } from "@multishop/kit/config";
-import { startEmbeddedPostgres } from "@multishop/kit/embedded-postgres";
+import { postgresFromConfig } from "@multishop/kit/embedded-postgres";
 import { createLogger, type Logger } from "@multishop/kit/log";
 import { loadMigrations, migrate } from "@multishop/kit/migrate";
 import { connectPostgres } from "@multishop/kit/postgres";
@@ -85,16 +85,13 @@ if (import.meta.main) {
   await runMain(async () => {
     const config = loadIdentityConfig();
     const logger = createLogger("identity", config.LOG_LEVEL);
-    const embedded = config.POSTGRES_URL
-      ? undefined
-      : await startEmbeddedPostgres({ dataDir: `${config.DATA_DIR}/postgres/identity` });
-    const postgres = embedded ?? { url: config.POSTGRES_URL!, maxConnections: config.POSTGRES_POOL_MAX };
+    const postgres = await postgresFromConfig(config, "identity");
     const identity = await startIdentity(config, { postgres, logger });
     const server = serveApp(identity.app, { hostname: config.HOST, port: config.PORT });
-    logger.info("identity listening", { url: server.url, postgres: embedded ? "embedded" : "POSTGRES_URL" });
+    logger.info("identity listening", { url: server.url, postgres: postgres.description });
     await shutdownOnSignal({
       servers: [server],
-      closers: [identity.close, ...(embedded ? [embedded.stop] : [])],
+      closers: [identity.close, postgres.stop],
       logger,
       timeoutMs: config.SHUTDOWN_TIMEOUT_MS,
     });

@@ -4,7 +4,7 @@
  */
 import { type TokenVerifier, verifierFromConfig } from "@multishop/kit/auth";
 import { runMain } from "@multishop/kit/config";
-import { startEmbeddedPostgres } from "@multishop/kit/embedded-postgres";
+import { postgresFromConfig } from "@multishop/kit/embedded-postgres";
 import { createLogger, describeError, type Logger } from "@multishop/kit/log";
 import { type MessageBus, messagingFromConfig } from "@multishop/kit/messaging";
 import { loadMigrations, migrate } from "@multishop/kit/migrate";
@@ -15,6 +15,7 @@ import { type InventoryConfig, loadInventoryConfig } from "./config.ts";
 import { consumeInventoryMessages, releaseExpired } from "./events.ts";
 import { createInventory } from "./inventory.ts";
 import { createInventoryStore } from "./store/postgres.ts";
+import { repeat } from "@multishop/kit/schedule";
 
 export interface InventoryRuntime {
   postgres: { url: string; maxConnections: number };
@@ -70,50 +71,22 @@ export async function startInventory(config: InventoryConfig, runtime: Inventory
   };
 }
 
-/**
- * Runs `task` every `intervalMs` after the previous run ended, so runs never overlap however long
- * one takes. `stop` cancels the next run and waits for one in progress.
- */
-function repeat(intervalMs: number, task: () => Promise<void>) {
-  let stopped = false;
-  let running = Promise.resolve();
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const schedule = () => {
-    timer = setTimeout(() => {
-      running = task().finally(() => {
-        if (!stopped) schedule();
-      });
-    }, intervalMs);
-  };
-  schedule();
-  return {
-    async stop() {
-      stopped = true;
-      clearTimeout(timer);
-      await running;
-    },
-  };
-}
-
 if (import.meta.main) {
   await runMain(async () => {
     const config = loadInventoryConfig();
     const logger = createLogger("inventory", config.LOG_LEVEL);
-    const embedded = config.POSTGRES_URL
-      ? undefined
-      : await startEmbeddedPostgres({ dataDir: `${config.DATA_DIR}/postgres/inventory` });
-    const postgres = embedded ?? { url: config.POSTGRES_URL!, maxConnections: config.POSTGRES_POOL_MAX };
+    const postgres = await postgresFromConfig(config, "inventory");
     const bus = await messagingFromConfig(config, logger);
     const inventory = await startInventory(config, { postgres, bus, logger });
     const server = serveApp(inventory.app, { hostname: config.HOST, port: config.PORT });
     logger.info("inventory listening", {
       url: server.url,
-      postgres: embedded ? "embedded" : "POSTGRES_URL",
+      postgres: postgres.description,
     });
     // The bus closes first, so no message is handled after the database has gone.
     await shutdownOnSignal({
       servers: [server],
-      closers: [() => bus.close(), inventory.close, ...(embedded ? [embedded.stop] : [])],
+      closers: [() => bus.close(), inventory.close, postgres.stop],
       logger,
       timeoutMs: config.SHUTDOWN_TIMEOUT_MS,
     });

@@ -27,3 +27,24 @@ export async function startEmbeddedPostgres(options: { dataDir?: string } = {}):
     },
   };
 }
+
+/**
+ * A service's own database when it runs alone: the server at POSTGRES_URL, or embedded PGlite in
+ * DATA_DIR/postgres/<service> when none is configured.
+ */
+export async function postgresFromConfig(
+  config: { POSTGRES_URL?: string; POSTGRES_POOL_MAX: number; DATA_DIR: string },
+  service: string,
+): Promise<{ url: string; maxConnections: number; description: string; stop(): Promise<void> }> {
+  if (config.POSTGRES_URL) {
+    return {
+      url: config.POSTGRES_URL,
+      maxConnections: config.POSTGRES_POOL_MAX,
+      description: "POSTGRES_URL",
+      stop: () => Promise.resolve(),
+    };
+  }
+  const dataDir = `${config.DATA_DIR}/postgres/${service}`;
+  const embedded = await startEmbeddedPostgres({ dataDir });
+  return { ...embedded, description: `embedded in ${dataDir}` };
+}

@@ -5,7 +5,7 @@
  */
 import { type TokenVerifier, verifierFromConfig } from "@multishop/kit/auth";
 import { runMain } from "@multishop/kit/config";
-import { startEmbeddedPostgres } from "@multishop/kit/embedded-postgres";
+import { postgresFromConfig } from "@multishop/kit/embedded-postgres";
 import { createLogger, describeError, type Logger } from "@multishop/kit/log";
 import {
   inboxMigration,
@@ -25,6 +25,7 @@ import { consumeOrderReplies } from "./events.ts";
 import { createOrders } from "./orders.ts";
 import { createOrderStore } from "./store/postgres.ts";
 import { tokenizeScope } from "../payment/contract.ts";
+import { repeat } from "@multishop/kit/schedule";
 
 export interface OrderRuntime {
   postgres: { url: string; maxConnections: number };
@@ -96,47 +97,19 @@ export async function startOrder(config: OrderConfig, runtime: OrderRuntime) {
   };
 }
 
-/**
- * Runs `task` every `intervalMs` after the previous run ended, so runs never overlap however long
- * one takes. `stop` cancels the next run and waits for one in progress.
- */
-function repeat(intervalMs: number, task: () => Promise<void>) {
-  let stopped = false;
-  let running = Promise.resolve();
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const schedule = () => {
-    timer = setTimeout(() => {
-      running = task().finally(() => {
-        if (!stopped) schedule();
-      });
-    }, intervalMs);
-  };
-  schedule();
-  return {
-    async stop() {
-      stopped = true;
-      clearTimeout(timer);
-      await running;
-    },
-  };
-}
-
 if (import.meta.main) {
   await runMain(async () => {
     const config = loadOrderConfig();
     const logger = createLogger("order", config.LOG_LEVEL);
-    const embedded = config.POSTGRES_URL
-      ? undefined
-      : await startEmbeddedPostgres({ dataDir: `${config.DATA_DIR}/postgres/order` });
-    const postgres = embedded ?? { url: config.POSTGRES_URL!, maxConnections: config.POSTGRES_POOL_MAX };
+    const postgres = await postgresFromConfig(config, "order");
     const bus = await messagingFromConfig(config, logger);
     const order = await startOrder(config, { postgres, bus, logger });
     const server = serveApp(order.app, { hostname: config.HOST, port: config.PORT });
-    logger.info("order listening", { url: server.url, postgres: embedded ? "embedded" : "POSTGRES_URL" });
+    logger.info("order listening", { url: server.url, postgres: postgres.description });
     // The bus closes first, so no reply is handled after the database has gone.
     await shutdownOnSignal({
       servers: [server],
-      closers: [() => bus.close(), order.close, ...(embedded ? [embedded.stop] : [])],
+      closers: [() => bus.close(), order.close, postgres.stop],
       logger,
       timeoutMs: config.SHUTDOWN_TIMEOUT_MS,
     });

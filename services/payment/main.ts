@@ -4,7 +4,7 @@
  */
 import { type TokenVerifier, verifierFromConfig } from "@multishop/kit/auth";
 import { runMain } from "@multishop/kit/config";
-import { startEmbeddedPostgres } from "@multishop/kit/embedded-postgres";
+import { postgresFromConfig } from "@multishop/kit/embedded-postgres";
 import { createLogger, type Logger } from "@multishop/kit/log";
 import { type MessageBus, messagingFromConfig } from "@multishop/kit/messaging";
 import { loadMigrations, migrate } from "@multishop/kit/migrate";
@@ -69,22 +69,19 @@ if (import.meta.main) {
   await runMain(async () => {
     const config = loadPaymentConfig();
     const logger = createLogger("payment", config.LOG_LEVEL);
-    const embedded = config.POSTGRES_URL
-      ? undefined
-      : await startEmbeddedPostgres({ dataDir: `${config.DATA_DIR}/postgres/payment` });
-    const postgres = embedded ?? { url: config.POSTGRES_URL!, maxConnections: config.POSTGRES_POOL_MAX };
+    const postgres = await postgresFromConfig(config, "payment");
     const bus = await messagingFromConfig(config, logger);
     const payment = await startPayment(config, { postgres, bus, logger });
     const server = serveApp(payment.app, { hostname: config.HOST, port: config.PORT });
     logger.info("payment listening", {
       url: server.url,
-      postgres: embedded ? "embedded" : "POSTGRES_URL",
+      postgres: postgres.description,
       processor: "simulated",
     });
     await shutdownOnSignal({
       servers: [server],
       // The bus first, so no command starts on a closing pool.
-      closers: [() => bus.close(), payment.close, ...(embedded ? [embedded.stop] : [])],
+      closers: [() => bus.close(), payment.close, postgres.stop],
       logger,
       timeoutMs: config.SHUTDOWN_TIMEOUT_MS,
     });
