@@ -227,8 +227,10 @@ for (const target of await postgresTargets()) {
         const customer = await shop.customer([{ productId: product.id, quantity: 1 }]);
         const ids = [];
         for (let i = 0; i < 3; i++) {
-          // A confirmed order empties the basket, so each further order first puts the product back.
+          // A confirmed order empties the basket (asynchronously), so each further order waits for
+          // that and then puts the product back.
           if (i > 0) {
+            await eventually(async () => (await basketOf(customer)).lines.length === 0, "basket emptied");
             const refill = await call(
               customer.token,
               "PUT",

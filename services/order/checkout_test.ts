@@ -114,10 +114,11 @@ for (const target of targets) {
       await shop.restartOrder();
       const order = await shop.settled(placed.body.id);
       assert.equal(order.status, "confirmed");
-      assert.deepEqual(
-        await shop.inventory.stockLevel(product.id).then(({ onHand, reserved }) => ({ onHand, reserved })),
-        { onHand: 3, reserved: 0 },
-      );
+      // Confirming sends the stock commit; the inventory applies it right after.
+      await eventually(async () => {
+        const { onHand, reserved } = await shop.inventory.stockLevel(product.id);
+        return onHand === 3 && reserved === 0;
+      }, "stock committed");
       assert.equal((await shop.payments.payment(order.id)).status, "captured");
     } finally {
       await shop.close();
