@@ -11,6 +11,9 @@ const targets = await postgresTargets();
 const real = targets.find((target) => target.name === "real")!;
 const rabbit = await amqpTarget();
 
+/** On real PostgreSQL the saga's messages go through real RabbitMQ too; on PGlite, the in-process bus. */
+const realBroker = (targetName: string) => (targetName === "real" && !rabbit.skip ? rabbit.url() : undefined);
+
 Deno.test({
   name: "no oversell: 200 checkouts for 50 units on real PostgreSQL and RabbitMQ",
   ignore: Boolean(real.skip || rabbit.skip),
@@ -46,10 +49,12 @@ Deno.test({
 
 for (const target of targets) {
   Deno.test({
-    name: `every message delivered twice: the same outcome, on ${target.name} PostgreSQL`,
+    name: `every message delivered twice: the same outcome, on ${target.name} PostgreSQL${
+      realBroker(target.name) ? " and RabbitMQ" : ""
+    }`,
     ignore: Boolean(target.skip),
   }, async () => {
-    const shop = await startCheckout({ target, wrapBus: duplicatingBus });
+    const shop = await startCheckout({ target, wrapBus: duplicatingBus, amqpUrl: realBroker(target.name) });
     try {
       const [paid, declined] = shop.products;
       await shop.inventory.setOnHand(paid.id, 10);
@@ -92,11 +97,13 @@ for (const target of targets) {
   });
 
   Deno.test({
-    name: `the order service stopped mid-saga: a new instance completes it, on ${target.name} PostgreSQL`,
+    name: `the order service stopped mid-saga: a new instance completes it, on ${target.name} PostgreSQL${
+      realBroker(target.name) ? " and RabbitMQ" : ""
+    }`,
     ignore: Boolean(target.skip),
   }, async () => {
     const { hooks, wrap } = hookable();
-    const shop = await startCheckout({ target, wrapBus: wrap });
+    const shop = await startCheckout({ target, wrapBus: wrap, amqpUrl: realBroker(target.name) });
     try {
       const [product] = shop.products;
       await shop.inventory.setOnHand(product.id, 5);
