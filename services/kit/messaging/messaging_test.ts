@@ -1,11 +1,10 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
-import net from "node:net";
 import { type Channel, connect } from "amqplib";
 import { z } from "zod";
 import { catalogEvents } from "../contracts/catalog.ts";
 import { memoryLogger } from "../log.ts";
-import { amqpTarget } from "../testing.ts";
+import { amqpTarget, startTcpProxy } from "../testing.ts";
 import {
   connectRabbitMq,
   createEnvelope,
@@ -364,57 +363,12 @@ Deno.test({ name: "RabbitMQ specifics", ignore: Boolean(rabbit.skip) }, async (t
   assert.ok(logger.lines.some((line) => line.message === "unreadable message dead-lettered"));
 });
 
-/**
- * A TCP relay in front of the broker that a test can cut and restore: a network outage or a broker
- * restart, without touching the shared broker.
- */
-async function startRelay(brokerUrl: string) {
-  const broker = new URL(brokerUrl);
-  const sockets = new Set<net.Socket>();
-  let refusing = false;
-  const track = (socket: net.Socket) => {
-    sockets.add(socket);
-    socket.on("error", () => {}); // a cut surfaces on the client's side, which is what is under test
-    socket.on("close", () => sockets.delete(socket));
-  };
-  const server = net.createServer((client) => {
-    if (refusing) return client.destroy();
-    const upstream = net.connect(Number(broker.port || 5672), broker.hostname);
-    track(client);
-    track(upstream);
-    client.pipe(upstream);
-    upstream.pipe(client);
-    // Either end going takes the other with it, as a broker or network going away would.
-    client.on("close", () => upstream.destroy());
-    upstream.on("close", () => client.destroy());
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const relayed = new URL(brokerUrl);
-  relayed.host = `127.0.0.1:${(server.address() as net.AddressInfo).port}`;
-  const cutAll = () => sockets.forEach((socket) => socket.destroy());
-  return {
-    url: relayed.href,
-    /** Drops every connection and refuses new ones until `restore`. */
-    cut() {
-      refusing = true;
-      cutAll();
-    },
-    restore() {
-      refusing = false;
-    },
-    close() {
-      cutAll();
-      return new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
-}
-
 Deno.test({ name: "RabbitMQ: a lost connection is rebuilt", ignore: Boolean(rabbit.skip) }, async () => {
   const url = rabbit.url();
   const run = crypto.randomUUID().slice(0, 8);
   const exchange = `multishop.test.${run}`;
   const queue = `test.survivor.${run}`;
-  const relay = await startRelay(url);
+  const relay = await startTcpProxy(url, 5672);
   const logger = memoryLogger();
   const bus = await connectRabbitMq(relay.url, { logger, exchange, retryDelaysMs, reconnectDelayMs });
   const pricing = recorder();
