@@ -8,7 +8,6 @@
  */
 import { createLogger } from "@multishop/kit/log";
 import { messagingFromConfig } from "@multishop/kit/messaging";
-import { serveApp } from "@multishop/kit/serve";
 import { percentile } from "./bench/stats.ts";
 import { startServices } from "./services.ts";
 import { demoCredentials, shopEnv, withPublicUrl } from "./shop.ts";
@@ -343,16 +342,7 @@ try {
   cleanups.push(() => bus.close());
   const services = await startServices(config, bus, credentials, env);
   cleanups.push(() => services.close());
-  const servers = [
-    services.identity,
-    services.catalog,
-    services.images,
-    services.basket,
-    services.discount,
-    services.inventory,
-    services.payment,
-    services.order,
-  ].map((service) => serveApp(service.app, { hostname: "127.0.0.1", port: service.port }));
+  const servers = Object.values(services.serve("127.0.0.1"));
   cleanups.push(() => Promise.all(servers.map((server) => server.shutdown())));
   const edge = await services.edge();
   cleanups.push(() => edge.close());

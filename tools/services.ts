@@ -3,6 +3,7 @@
  * and the seed): each on its own port, sharing one message bus, verifying identity's tokens.
  */
 import { createLogger } from "@multishop/kit/log";
+import { type RunningServer, serveApp } from "@multishop/kit/serve";
 import type { MessageBus } from "@multishop/kit/messaging";
 import { loadCatalogConfig } from "../services/catalog/config.ts";
 import { catalogStoreFromConfig, startCatalog } from "../services/catalog/main.ts";
@@ -137,7 +138,7 @@ export async function startServices(
     () => startBasket(basketConfig, { store: basketStore, bus, logger: logger("basket") }),
   );
 
-  return {
+  const running = {
     identity: { ...identity, port: config.IDENTITY_PORT, database: identityDatabase.description },
     discount: { ...discount, port: config.DISCOUNT_PORT, database: discountDatabase.description },
     basket: { ...basket, port: config.BASKET_PORT, where: basketConfig.REDIS_URL ? "Redis" : "in process" },
@@ -149,6 +150,17 @@ export async function startServices(
       ...catalog,
       port: config.CATALOG_PORT,
       where: catalogConfig.MONGO_URL ? "MongoDB" : `in process, saved to ${config.DATA_DIR}/catalog.json`,
+    },
+  };
+
+  return {
+    ...running,
+    /** Every service on its own port; the record's keys name them. */
+    serve(hostname: string): Record<keyof typeof running, RunningServer> {
+      const entries = Object.entries(running).map(([name, service]) =>
+        [name, serveApp(service.app, { hostname, port: service.port })] as const
+      );
+      return Object.fromEntries(entries) as Record<keyof typeof running, RunningServer>;
     },
     /** The edge in workerd, in front of the services on their loopback ports. */
     edge: () =>

@@ -6,7 +6,6 @@
 import assert from "node:assert/strict";
 import { createLogger } from "@multishop/kit/log";
 import { createInProcessBus } from "@multishop/kit/messaging";
-import { serveApp } from "@multishop/kit/serve";
 import { encodePng } from "../services/images/placeholder.ts";
 import { startServices } from "./services.ts";
 import { demoCredentials, shopEnv, withPublicUrl } from "./shop.ts";
@@ -65,17 +64,7 @@ Deno.test("through the edge: images, basket with a coupon, checkout to confirmed
       login: { capacity: 10, refillPerSecond: 0.001 },
     }),
   });
-  const all = [
-    services.identity,
-    services.catalog,
-    services.images,
-    services.basket,
-    services.discount,
-    services.inventory,
-    services.payment,
-    services.order,
-  ];
-  const servers = all.map((service) => serveApp(service.app, { hostname: "127.0.0.1", port: service.port }));
+  const servers = Object.values(services.serve("127.0.0.1"));
   const edge = await services.edge();
   // A storefront knows one address: every call below goes through the edge.
   const [identity, catalog, images] = [edge.url, edge.url, edge.url];

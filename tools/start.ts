@@ -5,7 +5,7 @@
 import { runMain } from "@multishop/kit/config";
 import { createLogger } from "@multishop/kit/log";
 import { messagingFromConfig } from "@multishop/kit/messaging";
-import { serveApp, shutdownOnSignal } from "@multishop/kit/serve";
+import { shutdownOnSignal } from "@multishop/kit/serve";
 import { startServices } from "./services.ts";
 import { demoCredentials, loadShopConfig, step } from "./shop.ts";
 
@@ -21,16 +21,8 @@ await runMain(async () => {
   );
   const services = await startServices(config, bus, credentials);
   const seeded = await services.seed();
-  const serve = (app: Parameters<typeof serveApp>[0], port: number) =>
-    serveApp(app, { hostname: config.HOST, port });
-  const identity = serve(services.identity.app, services.identity.port);
-  const catalog = serve(services.catalog.app, services.catalog.port);
-  const images = serve(services.images.app, services.images.port);
-  const basket = serve(services.basket.app, services.basket.port);
-  const discount = serve(services.discount.app, services.discount.port);
-  const inventory = serve(services.inventory.app, services.inventory.port);
-  const payment = serve(services.payment.app, services.payment.port);
-  const order = serve(services.order.app, services.order.port);
+  const servers = services.serve(config.HOST);
+  const { identity, catalog, images, basket, discount, inventory, payment, order } = servers;
   const edge = await step("edge (workerd)", services.edge);
 
   const adminNote = credentials.admin.generated
@@ -62,7 +54,7 @@ Try:
 `);
 
   await shutdownOnSignal({
-    servers: [identity, catalog, images, basket, discount, inventory, payment, order],
+    servers: Object.values(servers),
     closers: [edge.close, services.close, () => bus.close()],
     logger,
     timeoutMs: config.SHUTDOWN_TIMEOUT_MS,
