@@ -3,6 +3,7 @@
  * wrangler deploys, through Miniflare, for `deno task start`, the tests and the benchmark.
  */
 import { dirname } from "node:path";
+import process from "node:process";
 import { Miniflare } from "miniflare";
 
 /** Keep at or below what the pinned workerd supports (miniflare 4.20260730 ships workerd 1.20260730). */
@@ -39,6 +40,7 @@ export async function startLocalEdge(
   options: { port?: number; host?: string; scriptPath?: string; persistTo?: string } = {},
 ): Promise<LocalEdge> {
   const scriptPath = options.scriptPath ?? await (built ??= buildWorker());
+  const signalListenersBefore = currentSignalListeners();
   const miniflare = new Miniflare({
     modules: true,
     scriptPath,
@@ -54,5 +56,25 @@ export async function startLocalEdge(
     port: options.port ?? 0,
   });
   const url = (await miniflare.ready).href.replace(/\/$/, "");
+  leaveSignalsToTheCaller(signalListenersBefore);
   return { url, miniflare, close: () => miniflare.dispose() };
+}
+
+const shutdownSignals = ["SIGINT", "SIGTERM"] as const;
+
+function currentSignalListeners(): Set<unknown> {
+  return new Set(shutdownSignals.flatMap((signal) => process.listeners(signal)));
+}
+
+/**
+ * Miniflare ends the process on SIGINT and SIGTERM. Its callers shut down gracefully instead (finish
+ * requests, close pools, then dispose Miniflare), so the signal listeners it added are taken away; its
+ * exit hook, which stops workerd however else the process ends, stays.
+ */
+function leaveSignalsToTheCaller(before: Set<unknown>): void {
+  for (const signal of shutdownSignals) {
+    for (const listener of process.listeners(signal)) {
+      if (!before.has(listener)) process.removeListener(signal, listener as () => void);
+    }
+  }
 }
