@@ -7,8 +7,7 @@ import { runMain } from "@multishop/kit/config";
 import { postgresFromConfig } from "@multishop/kit/embedded-postgres";
 import { createLogger, type Logger } from "@multishop/kit/log";
 import { type MessageBus, messagingFromConfig } from "@multishop/kit/messaging";
-import { loadMigrations, migrate } from "@multishop/kit/migrate";
-import { connectPostgres } from "@multishop/kit/postgres";
+import { openMigratedPostgres } from "@multishop/kit/migrate";
 import { serveApp, shutdownOnSignal } from "@multishop/kit/serve";
 import { createDiscountApp } from "./app.ts";
 import { type DiscountConfig, loadDiscountConfig } from "./config.ts";
@@ -29,11 +28,11 @@ export interface DiscountRuntime {
 
 export async function startDiscount(config: DiscountConfig, runtime: DiscountRuntime) {
   const { logger } = runtime;
-  const sql = connectPostgres(runtime.postgres.url, {
-    max: runtime.postgres.maxConnections,
-    applicationName: "discount",
+  const sql = await openMigratedPostgres(runtime.postgres, {
+    service: "discount",
+    folder: new URL("./migrations/", import.meta.url),
+    logger,
   });
-  await migrate(sql, await loadMigrations(new URL("./migrations/", import.meta.url)), logger);
   const store = createDiscountStore(sql);
   const discount = createDiscount({
     store,

@@ -6,8 +6,7 @@ import { tokenVerifier } from "@multishop/kit/auth";
 import { runMain } from "@multishop/kit/config";
 import { postgresFromConfig } from "@multishop/kit/embedded-postgres";
 import { createLogger, type Logger } from "@multishop/kit/log";
-import { loadMigrations, migrate } from "@multishop/kit/migrate";
-import { connectPostgres } from "@multishop/kit/postgres";
+import { openMigratedPostgres } from "@multishop/kit/migrate";
 import { serveApp, shutdownOnSignal } from "@multishop/kit/serve";
 import { createIdentityApp } from "./app.ts";
 import { bootstrapIdentity } from "./bootstrap.ts";
@@ -27,11 +26,11 @@ const rotationCheckMs = 60 * 60_000;
 export async function startIdentity(config: IdentityConfig, runtime: IdentityRuntime) {
   const { logger } = runtime;
   const clock = runtime.clock ?? (() => new Date());
-  const sql = connectPostgres(runtime.postgres.url, {
-    max: runtime.postgres.maxConnections,
-    applicationName: "identity",
+  const sql = await openMigratedPostgres(runtime.postgres, {
+    service: "identity",
+    folder: new URL("./migrations/", import.meta.url),
+    logger,
   });
-  await migrate(sql, await loadMigrations(new URL("./migrations/", import.meta.url)), logger);
   const store = createIdentityStore(sql);
   const tokens = {
     issuer: config.ISSUER,

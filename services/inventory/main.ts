@@ -7,8 +7,7 @@ import { runMain } from "@multishop/kit/config";
 import { postgresFromConfig } from "@multishop/kit/embedded-postgres";
 import { createLogger, describeError, type Logger } from "@multishop/kit/log";
 import { type MessageBus, messagingFromConfig } from "@multishop/kit/messaging";
-import { loadMigrations, migrate } from "@multishop/kit/migrate";
-import { connectPostgres } from "@multishop/kit/postgres";
+import { openMigratedPostgres } from "@multishop/kit/migrate";
 import { serveApp, shutdownOnSignal } from "@multishop/kit/serve";
 import { createInventoryApp } from "./app.ts";
 import { type InventoryConfig, loadInventoryConfig } from "./config.ts";
@@ -30,11 +29,11 @@ export interface InventoryRuntime {
 
 export async function startInventory(config: InventoryConfig, runtime: InventoryRuntime) {
   const { bus, logger } = runtime;
-  const sql = connectPostgres(runtime.postgres.url, {
-    max: runtime.postgres.maxConnections,
-    applicationName: "inventory",
+  const sql = await openMigratedPostgres(runtime.postgres, {
+    service: "inventory",
+    folder: new URL("./migrations/", import.meta.url),
+    logger,
   });
-  await migrate(sql, await loadMigrations(new URL("./migrations/", import.meta.url)), logger);
   const store = createInventoryStore(sql);
   const inventory = createInventory({
     store,

@@ -5,7 +5,7 @@
  */
 import { sha256Hex } from "./digest.ts";
 import type { Logger } from "./log.ts";
-import type { Sql } from "./postgres.ts";
+import { connectPostgres, type Sql } from "./postgres.ts";
 
 export interface Migration {
   version: number;
@@ -71,4 +71,25 @@ export async function migrate(sql: Sql, migrations: Migration[], logger: Logger)
     }
     return done;
   });
+}
+
+/**
+ * A service's pool with its schema up to date: the migrations in `folder` applied, and `extra` ones the
+ * kit adds (the outbox's, the inbox's). The pool is closed again when they fail.
+ */
+export async function openMigratedPostgres(
+  postgres: { url: string; maxConnections: number },
+  options: { service: string; folder: URL; extra?: Migration[]; logger: Logger },
+): Promise<Sql> {
+  const sql = connectPostgres(postgres.url, {
+    max: postgres.maxConnections,
+    applicationName: options.service,
+  });
+  try {
+    await migrate(sql, [...await loadMigrations(options.folder), ...options.extra ?? []], options.logger);
+    return sql;
+  } catch (error) {
+    await sql.end({ timeout: 5 });
+    throw error;
+  }
 }

@@ -14,8 +14,7 @@ import {
   outboxMigration,
   startOutboxRelay,
 } from "@multishop/kit/messaging";
-import { loadMigrations, migrate } from "@multishop/kit/migrate";
-import { connectPostgres } from "@multishop/kit/postgres";
+import { openMigratedPostgres } from "@multishop/kit/migrate";
 import { serveApp, shutdownOnSignal } from "@multishop/kit/serve";
 import { createServiceClient } from "@multishop/kit/service-client";
 import { createOrderApp } from "./app.ts";
@@ -38,17 +37,12 @@ export interface OrderRuntime {
 
 export async function startOrder(config: OrderConfig, runtime: OrderRuntime) {
   const { bus, logger } = runtime;
-  const sql = connectPostgres(runtime.postgres.url, {
-    max: runtime.postgres.maxConnections,
-    applicationName: "order",
+  const sql = await openMigratedPostgres(runtime.postgres, {
+    service: "order",
+    folder: new URL("./migrations/", import.meta.url),
+    extra: [outboxMigration, inboxMigration],
+    logger,
   });
-  try {
-    const migrations = await loadMigrations(new URL("./migrations/", import.meta.url));
-    await migrate(sql, [...migrations, outboxMigration, inboxMigration], logger);
-  } catch (error) {
-    await sql.end({ timeout: 5 });
-    throw error;
-  }
   const store = createOrderStore(sql);
   const relay = startOutboxRelay({ sql, publisher: bus, logger });
   const service = createServiceClient({

@@ -7,8 +7,7 @@ import { runMain } from "@multishop/kit/config";
 import { postgresFromConfig } from "@multishop/kit/embedded-postgres";
 import { createLogger, type Logger } from "@multishop/kit/log";
 import { type MessageBus, messagingFromConfig } from "@multishop/kit/messaging";
-import { loadMigrations, migrate } from "@multishop/kit/migrate";
-import { connectPostgres } from "@multishop/kit/postgres";
+import { openMigratedPostgres } from "@multishop/kit/migrate";
 import { serveApp, shutdownOnSignal } from "@multishop/kit/serve";
 import { createPaymentApp } from "./app.ts";
 import { loadPaymentConfig, type PaymentConfig } from "./config.ts";
@@ -31,11 +30,11 @@ export interface PaymentRuntime {
 
 export async function startPayment(config: PaymentConfig, runtime: PaymentRuntime) {
   const { logger, bus } = runtime;
-  const sql = connectPostgres(runtime.postgres.url, {
-    max: runtime.postgres.maxConnections,
-    applicationName: "payment",
+  const sql = await openMigratedPostgres(runtime.postgres, {
+    service: "payment",
+    folder: new URL("./migrations/", import.meta.url),
+    logger,
   });
-  await migrate(sql, await loadMigrations(new URL("./migrations/", import.meta.url)), logger);
   const store = createPaymentStore(sql);
   const payments = createPayments({
     store,
