@@ -278,14 +278,27 @@ for (const target of await basketStoreTargets()) {
       });
 
       await t.step("a confirmed order empties its user's basket", async () => {
-        await bus.publish(
-          "order.confirmed",
-          (await import("@multishop/kit/contracts/orders")).orderEvents["order.confirmed"],
-          {
-            orderId: "order-9",
-            userId: ann,
+        // Imported late: the contract's zod schemas are built only after the service extended zod for OpenAPI.
+        const { orderEvents } = await import("@multishop/kit/contracts/orders");
+        const usd = (amount: number) => ({ amount, currency: "USD" });
+        await bus.publish("order.confirmed", orderEvents["order.confirmed"], {
+          orderId: "order-9",
+          userId: ann,
+          lines: [{ productId: "product-1", name: "Linen shirt", unitPrice: usd(4500), quantity: 1 }],
+          address: {
+            name: "Ann",
+            surname: "Lee",
+            email: "ann@example.com",
+            phone: "+1 555 0100",
+            country: "US",
+            city: "Portland",
+            district: "Pearl",
+            line1: "1 Main St",
+            line2: null,
+            zipCode: "97209",
           },
-        );
+          total: usd(4500),
+        });
         await eventually(
           async () => (await call(annToken, "GET", "/v1/basket")).body.lines.length === 0,
           "the basket being emptied",

@@ -1,10 +1,22 @@
 import assert from "node:assert/strict";
 import { postgresTargets } from "@multishop/kit/testing";
-import { passwordLogin, register, startTestIdentity, testAdmin, uniqueName } from "./test_support.ts";
+import {
+  passwordLogin,
+  register,
+  startTestIdentity,
+  testAdmin,
+  testServiceClient,
+  token,
+  uniqueName,
+} from "./test_support.ts";
+
+const usersReader = { id: "message", secret: "message-secret-for-tests", scopes: ["users:read"] };
 
 for (const target of await postgresTargets()) {
   Deno.test({ name: `accounts on ${target.name} PostgreSQL`, ignore: Boolean(target.skip) }, async (t) => {
-    const identity = await startTestIdentity(target);
+    const identity = await startTestIdentity(target, {
+      SERVICE_CLIENTS: JSON.stringify([testServiceClient, usersReader]),
+    });
     const base = identity.url;
     const adminToken = (await passwordLogin(base, testAdmin.email, testAdmin.password)).body.access_token;
     const asAdmin = (path: string, init: RequestInit = {}) =>
@@ -107,6 +119,34 @@ for (const target of await postgresTargets()) {
         assert.equal(anonymous.headers.get("www-authenticate"), "Bearer");
         await anonymous.body?.cancel();
       });
+
+      await t.step(
+        "admins and services granted users:read look a user up by id; others get 403",
+        async () => {
+          const { account, body: user } = await register(base);
+          const asAdminFound = await asAdmin(`/v1/users/${user.id}`);
+          assert.equal(asAdminFound.status, 200);
+          assert.deepEqual((await asAdminFound.json()).roles, ["customer"]);
+          const lookup = (accessToken: string, id = user.id) =>
+            fetch(`${base}/v1/users/${id}`, { headers: { authorization: `Bearer ${accessToken}` } });
+          const reader = await token(base, {
+            grant_type: "client_credentials",
+            client_id: usersReader.id,
+            client_secret: usersReader.secret,
+          });
+          const asReader = await lookup(reader.body.access_token);
+          assert.equal(asReader.status, 200);
+          assert.equal((await asReader.json()).username, account.username);
+          const missing = await lookup(reader.body.access_token, crypto.randomUUID());
+          assert.equal(missing.status, 404);
+          await missing.body?.cancel();
+          const customer =
+            (await passwordLogin(base, account.username as string, account.password as string)).body;
+          const asCustomer = await lookup(customer.access_token);
+          assert.equal(asCustomer.status, 403);
+          await asCustomer.body?.cancel();
+        },
+      );
 
       await t.step(
         "admins set roles; the new role is in the next token; an admin cannot demote themself",

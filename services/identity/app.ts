@@ -2,7 +2,13 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { type App, type AppEnv, createApp, type ServiceAppDeps } from "@multishop/kit/app";
-import { bearerSecurity, principalOf, requireRole, requireUser } from "@multishop/kit/auth";
+import {
+  bearerSecurity,
+  principalOf,
+  requireRole,
+  requireRoleOrScope,
+  requireUser,
+} from "@multishop/kit/auth";
 import { decodeCursor, encodeCursor, pagingQuery } from "@multishop/kit/paging";
 import { jsonBody, jsonResponse, problems } from "@multishop/kit/openapi";
 import { clientAuthSchema, OAuthError, revocationRequestSchema, tokenRequestSchema } from "./domain/oauth.ts";
@@ -11,6 +17,9 @@ import type { Identity, TokenSettings } from "./identity.ts";
 import type { KeyRing } from "./keys.ts";
 import type { IdentityStore } from "./store/postgres.ts";
 import { fieldErrors } from "@multishop/kit/validation";
+
+/** Lets another service look users up by id. */
+export const userReadScope = "users:read";
 
 export interface IdentityAppDeps extends ServiceAppDeps {
   identity: Identity;
@@ -284,6 +293,21 @@ export function createIdentityApp(deps: IdentityAppDeps): App {
       },
     }),
     async (c) => c.json({ count: await deps.store.countUsers() }, 200),
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/v1/users/{id}",
+      tags: ["admin"],
+      summary:
+        "One user, for admins and for services granted users:read (the message service checks receivers)",
+      security: bearerSecurity,
+      middleware: [requireRoleOrScope("admin", userReadScope)],
+      request: { params: z.object({ id: z.string().uuid("must be a user id") }) },
+      responses: { 200: jsonResponse(userSchema, "The user"), ...problems(400, 401, 403, 404) },
+    }),
+    async (c) => c.json(toUserJson(await deps.identity.user(c.req.valid("param").id)), 200),
   );
 
   app.openapi(

@@ -36,11 +36,12 @@ export const identityEnv = z.object({
   ADMIN_EMAIL: z.email().optional(),
   ADMIN_PASSWORD: z.string().optional(),
   VISITOR_CLIENT_SECRET: z.string().min(8).default("visitor-secret"),
-  // The basket's and the order service's development clients (their SERVICE_CLIENT_SECRET defaults);
+  // The development clients of the services that call others (their SERVICE_CLIENT_SECRET defaults);
   // production sets its own.
   SERVICE_CLIENTS: jsonList.default([
     { id: "basket", secret: "basket-dev-secret", scopes: ["catalog:read", "discount:validate"] },
     { id: "order", secret: "order-dev-secret", scopes: ["payment:tokenize"] },
+    { id: "message", secret: "message-dev-secret", scopes: ["users:read"] },
   ]),
 }).superRefine((env, ctx) => {
   if (Boolean(env.ADMIN_EMAIL) !== Boolean(env.ADMIN_PASSWORD)) {

@@ -139,6 +139,21 @@ export function requireScope(scope: string) {
   });
 }
 
+/** A user with the role, or a client (another service) granted the scope. */
+export function requireRoleOrScope(role: Role, scope: string) {
+  return createMiddleware<AppEnv>(async (c, next) => {
+    const principal = principalOf(c);
+    if (!principal.roles.includes(role) && !principal.scopes.includes(scope)) {
+      throw new ProblemError({
+        status: 403,
+        kind: "forbidden",
+        detail: `this operation needs the ${role} role or the ${scope} scope`,
+      });
+    }
+    await next();
+  });
+}
+
 /** The verifier a service builds from its AUTH_* variables (see authEnv in config.ts). */
 export function verifierFromConfig(
   config: { AUTH_ISSUER: string; AUTH_AUDIENCE: string; AUTH_JWKS_URL: string },

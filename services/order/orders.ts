@@ -81,8 +81,31 @@ export function createOrders(deps: OrdersDeps) {
       await enqueue(tx, "order.confirmed", orderEvents["order.confirmed"], {
         orderId: order.id,
         userId: order.userId,
+        lines: order.lines,
+        address: order.address,
+        total: { amount: order.total, currency: order.currency },
       }, { correlationId: order.id, causationId });
     }
+    if (transition.state.status !== order.status) {
+      await announceStatus(tx, order, order.status, transition.state, causationId);
+    }
+  }
+
+  /** `order.status_changed`, written with the change; a new order's previous status is null. */
+  async function announceStatus(
+    tx: TransactionSql,
+    order: Order,
+    previousStatus: OrderStatus | null,
+    now: Pick<Order, "status" | "cancellationReason">,
+    causationId?: string,
+  ) {
+    await enqueue(tx, "order.status_changed", orderEvents["order.status_changed"], {
+      orderId: order.id,
+      userId: order.userId,
+      status: now.status,
+      previousStatus,
+      cancellationReason: now.cancellationReason,
+    }, { correlationId: order.id, causationId });
   }
 
   function mismatch(): ProblemError {
@@ -193,6 +216,7 @@ export function createOrders(deps: OrdersDeps) {
       }, async (tx, order) => {
         const first = stepCommand(order, "reserve_stock");
         await enqueue(tx, first.type, first.schema, first.payload, { correlationId: order.id });
+        await announceStatus(tx, order, null, order);
       });
       if (!placed.created) return { order: replay(placed, digest), created: false };
       outbox.notify();
