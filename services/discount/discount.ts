@@ -17,6 +17,7 @@ import {
   sameReservation,
   statusAfterCommit,
   statusAfterRelease,
+  statusAfterReturn,
 } from "./domain.ts";
 import { type CouponWithUsage, type DiscountStore, DuplicateCouponError } from "./store/postgres.ts";
 
@@ -117,6 +118,13 @@ export function createDiscount(deps: DiscountDeps) {
      */
     release: (orderId: string): Promise<Redemption | undefined> =>
       store.transition(orderId, statusAfterRelease),
+
+    /**
+     * A confirmed order was cancelled before shipping: its use no longer counts against the coupon's
+     * limits. Undefined when the order reserved nothing; returning again changes nothing.
+     */
+    return: (orderId: string): Promise<Redemption | undefined> =>
+      store.transition(orderId, statusAfterReturn),
   };
 }
 

@@ -170,7 +170,7 @@ export function formatMoney(money: Money): string {
 }
 
 /** Where a checkout's use of a coupon stands. A rejected reservation holds no use. */
-export type RedemptionStatus = "reserved" | "committed" | "released" | "rejected";
+export type RedemptionStatus = "reserved" | "committed" | "released" | "rejected" | "returned";
 
 /** One order's use of a coupon; the order id is the key that makes every step idempotent. */
 export interface Redemption {
@@ -229,5 +229,15 @@ export function statusAfterRelease(redemption: Redemption): RedemptionStatus {
     );
   }
   // A rejected reservation held nothing and stays rejected; releasing twice changes nothing.
+  return redemption.status === "reserved" ? "released" : redemption.status;
+}
+
+/**
+ * The status `return` moves a redemption to: a confirmed order cancelled before shipping gives its
+ * use back. One not committed yet (the commit is still on its way) is released, so the use is free
+ * either way and the late commit is refused; one that holds nothing stays as it is.
+ */
+export function statusAfterReturn(redemption: Redemption): RedemptionStatus {
+  if (redemption.status === "committed") return "returned";
   return redemption.status === "reserved" ? "released" : redemption.status;
 }

@@ -12,6 +12,7 @@ import {
   sameReservation,
   statusAfterCommit,
   statusAfterRelease,
+  statusAfterReturn,
 } from "./domain.ts";
 
 const now = new Date("2026-06-15T12:00:00Z");
@@ -251,6 +252,14 @@ Deno.test("release: a reserved use is freed, a committed one is refused, the res
     () => statusAfterRelease(redemption("committed")),
     (error) => error instanceof RedemptionError && error.kind === "committed",
   );
+});
+
+Deno.test("return: a committed use is given back, a reserved one released, the rest stay as they are", () => {
+  assert.equal(statusAfterReturn(redemption("committed")), "returned");
+  assert.equal(statusAfterReturn(redemption("reserved")), "released");
+  for (const status of ["released", "rejected", "returned"] as const) {
+    assert.equal(statusAfterReturn(redemption(status)), status);
+  }
 });
 
 Deno.test("a repeated reservation must ask for the same code, customer and subtotal", () => {

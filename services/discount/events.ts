@@ -1,7 +1,7 @@
 /**
  * The checkout's coupon commands, from the order service: reserve takes one use of the coupon for
- * the order and answers `discount.reserved` or `discount.rejected`; commit and release move the use
- * on and answer nothing (the contract has no reply for them; the order service does not wait).
+ * the order and answers `discount.reserved` or `discount.rejected`; commit, release and return move
+ * the use on and answer nothing (the contract has no reply for them; the order service does not wait).
  *
  * Every step is idempotent per order id (the redemption row), so a redelivered command changes
  * nothing and answers what the first one did. Replies are published once the redemption's
@@ -17,7 +17,7 @@ import { RedemptionError } from "./domain.ts";
 
 export const discountQueue = "discount";
 
-const consumedTypes = ["discount.reserve", "discount.commit", "discount.release"] as const;
+const consumedTypes = ["discount.reserve", "discount.commit", "discount.release", "discount.return"] as const;
 
 /** Derived from the command's id, so a redelivered command's reply has the first reply's id. */
 const replyId = (command: Envelope) => stableUuid(`discount:reply:${command.id}`);
@@ -53,6 +53,10 @@ export async function consumeDiscountMessages(bus: MessageBus, discount: Discoun
       }
       case "discount.release": {
         await discount.release(discountMessages["discount.release"].parse(envelope.payload).orderId);
+        return;
+      }
+      case "discount.return": {
+        await discount.return(discountMessages["discount.return"].parse(envelope.payload).orderId);
         return;
       }
     }

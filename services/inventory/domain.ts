@@ -67,7 +67,7 @@ export function shortages(
  * Where an order's reservation stands. `failed`: the reserve found products out of stock and holds
  * nothing; it stays failed, and repeating the reserve answers the same.
  */
-export type ReservationStatus = "reserved" | "committed" | "released" | "failed";
+export type ReservationStatus = "reserved" | "committed" | "released" | "returned" | "failed";
 
 export interface Reservation {
   orderId: string;
@@ -130,6 +130,16 @@ export function statusAfterRelease(reservation: Reservation): ReservationStatus 
       `order ${reservation.orderId}'s reservation is committed; a confirmed order keeps its stock`,
     );
   }
+  return reservation.status === "reserved" ? "released" : reservation.status;
+}
+
+/**
+ * The status `return` moves a reservation to: committed units come back on the shelf. A reservation
+ * not committed yet (the commit is still on its way) is released instead, so the units are free
+ * either way and the late commit is refused; one that holds nothing stays as it is.
+ */
+export function statusAfterReturn(reservation: Reservation): ReservationStatus {
+  if (reservation.status === "committed") return "returned";
   return reservation.status === "reserved" ? "released" : reservation.status;
 }
 

@@ -15,6 +15,7 @@ import {
   statusAfterCommit,
   statusAfterExpiry,
   statusAfterRelease,
+  statusAfterReturn,
   stockInput,
 } from "./domain.ts";
 
@@ -106,6 +107,15 @@ Deno.test("release: reserved is freed, committed is refused, released and failed
   assert.equal(statusAfterRelease(reservation("released")), "released");
   assert.equal(statusAfterRelease(reservation("failed")), "failed");
   assert.throws(() => statusAfterRelease(reservation("committed")), isReservationError("committed"));
+});
+
+Deno.test("return: committed comes back, a reservation not yet committed is released, the rest stay", () => {
+  assert.equal(statusAfterReturn(reservation("committed")), "returned");
+  assert.equal(statusAfterReturn(reservation("reserved")), "released");
+  for (const status of ["released", "returned", "failed"] as const) {
+    assert.equal(statusAfterReturn(reservation(status)), status);
+  }
+  assert.throws(() => statusAfterCommit(reservation("returned")), isReservationError("not_reserved"));
 });
 
 Deno.test("expiry releases a reservation that holds stock at or past its deadline, and nothing else", () => {

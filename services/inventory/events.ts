@@ -1,6 +1,6 @@
 /**
  * What the inventory consumes and publishes. The order service's checkout commands (reserve, commit,
- * release) each get a reply event carrying the order id as its correlation id and the command's id as
+ * release, return) each get a reply event carrying the order id as its correlation id and the command's id as
  * its causation id; the catalog's product events create and retire stock records.
  *
  * Replies are published once the transaction that made the change has committed. If publishing
@@ -25,6 +25,7 @@ const consumedTypes = [
   "inventory.reserve",
   "inventory.commit",
   "inventory.release",
+  "inventory.return",
   "catalog.product.created",
   "catalog.product.deleted",
 ] as const;
@@ -33,7 +34,8 @@ type Reply =
   | "inventory.reserved"
   | "inventory.reservation_failed"
   | "inventory.committed"
-  | "inventory.released";
+  | "inventory.released"
+  | "inventory.returned";
 
 /**
  * The reply's id is derived from the command's, so a redelivered command's reply has the same id as
@@ -87,6 +89,11 @@ export async function consumeInventoryMessages(
         const { orderId } = inventoryMessages["inventory.release"].parse(envelope.payload);
         await inventory.release(orderId);
         return await reply(envelope, "inventory.released", { orderId });
+      }
+      case "inventory.return": {
+        const { orderId } = inventoryMessages["inventory.return"].parse(envelope.payload);
+        await inventory.return(orderId);
+        return await reply(envelope, "inventory.returned", { orderId });
       }
       case "catalog.product.created": {
         const { productId } = catalogEvents["catalog.product.created"].parse(envelope.payload);

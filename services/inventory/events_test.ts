@@ -18,7 +18,7 @@ import {
   type TestInventory,
 } from "./test_support.ts";
 
-type Command = "inventory.reserve" | "inventory.commit" | "inventory.release";
+type Command = "inventory.reserve" | "inventory.commit" | "inventory.release" | "inventory.return";
 
 /** Sends a checkout command as the order service will; the same `id` twice is a redelivery. */
 const send = <T extends Command>(
@@ -159,6 +159,25 @@ for (const target of await postgresTargets()) {
             ]);
           }
           assert.equal(await onHandOf(productId), 8);
+          assert.equal(await reservedOf(productId), 0);
+        });
+
+        await t.step("return puts a cancelled confirmed order's units back on the shelf, once", async () => {
+          const productId = await stocked(10);
+          const orderId = newOrderId();
+          await inventory.reserve(orderId, [{ productId, quantity: 4 }]);
+          await inventory.commit(orderId);
+          assert.equal(await onHandOf(productId), 6);
+          const giveBack = crypto.randomUUID();
+          await send(service, "inventory.return", { orderId }, giveBack);
+          await send(service, "inventory.return", { orderId }, giveBack);
+          await send(service, "inventory.return", { orderId });
+          await awaitReplies(orderId, 3);
+          assert.deepEqual(
+            new Set(repliesTo(service, orderId).map((reply) => reply.type)),
+            new Set(["inventory.returned"]),
+          );
+          assert.equal(await onHandOf(productId), 10);
           assert.equal(await reservedOf(productId), 0);
         });
 

@@ -14,6 +14,7 @@ import {
   type ReservationLine,
   statusAfterCommit,
   statusAfterRelease,
+  statusAfterReturn,
   type StockLevel,
 } from "./domain.ts";
 import type { InventoryStore } from "./store/postgres.ts";
@@ -94,6 +95,13 @@ export function createInventory(deps: InventoryDeps) {
      */
     release: async (orderId: string): Promise<Reservation | undefined> =>
       (await store.transition(orderId, statusAfterRelease))?.reservation,
+
+    /**
+     * A confirmed order was cancelled before shipping: its committed units are back on the shelf.
+     * Undefined when the order reserved nothing; returning again changes nothing.
+     */
+    return: async (orderId: string): Promise<Reservation | undefined> =>
+      (await store.transition(orderId, statusAfterReturn))?.reservation,
 
     /** Releases the reservations past their deadline now, and returns them. */
     expire: (): Promise<Reservation[]> => store.expire(clock()),

@@ -20,6 +20,7 @@ const replyTypes = [
   "inventory.reservation_failed",
   "inventory.committed",
   "inventory.released",
+  "inventory.returned",
 ];
 
 /**

@@ -267,18 +267,35 @@ for (const target of await postgresTargets()) {
         assert.equal((await call(admin, "GET", "/v1/orders?status=lost")).status, 400);
       });
 
-      await t.step("cancel: a confirmed order is refunded; twice is 409", async () => {
-        const product = await stocked(5);
-        const customer = await shop.customer([{ productId: product.id, quantity: 1 }]);
-        const order = await shop.settled((await shop.place(customer)).body.id);
-        assert.equal(order.status, "confirmed");
-        const cancelled = await call(customer.token, "POST", `/v1/orders/${order.id}/cancel`);
-        assert.equal(cancelled.status, 200);
-        assert.equal(cancelled.body.status, "cancelled");
-        assert.equal(cancelled.body.cancellationReason, "user_cancelled");
-        await eventually(async () => (await payment(order.id))?.status === "refunded", "payment refunded");
-        assert.equal((await call(customer.token, "POST", `/v1/orders/${order.id}/cancel`)).status, 409);
-      });
+      await t.step(
+        "cancel a confirmed order: refunded, stock back on the shelf, coupon use returned; twice is 409",
+        async () => {
+          const product = await stocked(5);
+          const coupon = await newCoupon({ usageLimit: 1 });
+          const customer = await shop.customer([{ productId: product.id, quantity: 2 }], coupon.code);
+          const order = await shop.settled((await shop.place(customer)).body.id);
+          assert.equal(order.status, "confirmed");
+          await eventually(
+            async () =>
+              JSON.stringify(await stock(product.id)) === JSON.stringify({ onHand: 3, reserved: 0 }),
+            "stock committed",
+          );
+          await eventually(async () => await shop.redemption(order.id) === "committed", "coupon committed");
+          const cancelled = await call(customer.token, "POST", `/v1/orders/${order.id}/cancel`);
+          assert.equal(cancelled.status, 200);
+          assert.equal(cancelled.body.status, "cancelled");
+          assert.equal(cancelled.body.cancellationReason, "user_cancelled");
+          await eventually(async () => (await payment(order.id))?.status === "refunded", "payment refunded");
+          await eventually(
+            async () =>
+              JSON.stringify(await stock(product.id)) === JSON.stringify({ onHand: 5, reserved: 0 }),
+            "stock returned",
+          );
+          await eventually(async () => await shop.redemption(order.id) === "returned", "coupon returned");
+          assert.equal((await discount.coupon(coupon.id)).used, 0, "the single-use coupon can be used again");
+          assert.equal((await call(customer.token, "POST", `/v1/orders/${order.id}/cancel`)).status, 409);
+        },
+      );
 
       await t.step("cancel while pending: compensated, and a late reply is undone", async () => {
         const product = await stocked(5);

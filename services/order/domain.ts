@@ -96,9 +96,11 @@ type CommandType =
   | "inventory.reserve"
   | "inventory.commit"
   | "inventory.release"
+  | "inventory.return"
   | "discount.reserve"
   | "discount.commit"
   | "discount.release"
+  | "discount.return"
   | "payment.charge"
   | "payment.refund";
 
@@ -264,16 +266,20 @@ export function cancel(order: Order, reason: CancellationReason): Transition {
 }
 
 /**
- * The customer cancels. A pending order is compensated like a failed one. A confirmed one is
- * refunded; its stock and coupon use were committed, which the inventory and discount services keep
- * (they release reservations only), so those stay as they are.
+ * The customer cancels. A pending order is compensated like a failed one. A confirmed one (not yet
+ * shipped) is undone whole: the payment is refunded, the coupon use and the committed stock are
+ * returned.
  */
 export function cancelByCustomer(order: Order): Transition | undefined {
   if (order.status === "pending") return cancel(order, "user_cancelled");
   if (order.status !== "confirmed") return undefined;
   return {
     state: { ...order, status: "cancelled", cancellationReason: "user_cancelled", step: null },
-    commands: [command("payment.refund", { orderId: order.id })],
+    commands: [
+      command("payment.refund", { orderId: order.id }),
+      ...(order.couponCode ? [command("discount.return", { orderId: order.id })] : []),
+      command("inventory.return", { orderId: order.id }),
+    ],
     confirmed: false,
   };
 }

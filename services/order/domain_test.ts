@@ -101,8 +101,15 @@ Deno.test("a step that succeeds after the order was cancelled is undone", () => 
 
 Deno.test("the customer cancels before shipping only", () => {
   assert.equal(cancelByCustomer(order())?.state.cancellationReason, "user_cancelled");
-  assert.deepEqual(types(cancelByCustomer(order({ status: "confirmed", step: null, captured: true }))), [
+  const confirmed = { status: "confirmed", step: null, captured: true } as const;
+  assert.deepEqual(types(cancelByCustomer(order(confirmed))), [
     "payment.refund",
+    "discount.return",
+    "inventory.return",
+  ]);
+  assert.deepEqual(types(cancelByCustomer(order({ ...confirmed, couponCode: null }))), [
+    "payment.refund",
+    "inventory.return",
   ]);
   assert.equal(cancelByCustomer(order({ status: "shipped", step: null })), undefined);
   assert.equal(cancelByCustomer(order({ status: "cancelled", step: null })), undefined);

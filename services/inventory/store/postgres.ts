@@ -81,6 +81,18 @@ async function findReservation(db: Sql | TransactionSql, orderId: string): Promi
   };
 }
 
+/**
+ * How each unit of a reservation moves the stock counts when the reservation changes status: held
+ * units are let go (released) or leave the shelf with the order (committed); committed units come
+ * back (returned). The domain's rules allow no other move, and the counts depend on it.
+ */
+function stockChange(from: ReservationStatus, to: ReservationStatus): { reserved: number; onHand: number } {
+  if (from === "reserved" && to === "released") return { reserved: -1, onHand: 0 };
+  if (from === "reserved" && to === "committed") return { reserved: -1, onHand: -1 };
+  if (from === "committed" && to === "returned") return { reserved: 0, onHand: 1 };
+  throw new Error(`a ${from} reservation cannot become ${to}`);
+}
+
 export function createInventoryStore(sql: Sql) {
   /**
    * Moves the order's reservation to the status `next` decides, and its stock with it; undefined when
@@ -97,18 +109,13 @@ export function createInventoryStore(sql: Sql) {
       const reservation = (await findReservation(tx, orderId))!;
       const status = next(reservation);
       if (status === reservation.status) return { reservation, changed: false };
-      // Only held stock moves; the domain's rules never ask for more, and the counts depend on it.
-      if (reservation.status !== "reserved") {
-        throw new Error(`a ${reservation.status} reservation cannot become ${status}`);
-      }
+      const change = stockChange(reservation.status, status);
       const { productIds, quantities } = columnsOf(reservation.lines);
       await lockStock(tx, productIds);
-      // Committed units leave the shelf with the order; released ones stay on it, free again.
-      const leaving = status === "committed";
       await tx`
         update stock s
-        set reserved = s.reserved - l.quantity,
-            on_hand = s.on_hand - ${leaving ? tx`l.quantity` : tx`0`},
+        set reserved = s.reserved + ${change.reserved} * l.quantity,
+            on_hand = s.on_hand + ${change.onHand} * l.quantity,
             updated_at = now()
         from unnest(${productIds}::text[], ${quantities}::int[]) as l(product_id, quantity)
         where s.product_id = l.product_id`;

@@ -24,6 +24,9 @@ export const inventoryMessages = {
   /** The order failed or was cancelled: the reserved stock is available again. */
   "inventory.release": z.object({ orderId }),
   "inventory.released": z.object({ orderId }),
+  /** A confirmed order was cancelled before shipping: its committed stock goes back on the shelf. */
+  "inventory.return": z.object({ orderId }),
+  "inventory.returned": z.object({ orderId }),
 } as const;
 
 export const paymentMessages = {
@@ -46,4 +49,6 @@ export const discountMessages = {
   "discount.rejected": z.object({ orderId, reason: z.string(), detail: z.string() }),
   "discount.commit": z.object({ orderId }),
   "discount.release": z.object({ orderId }),
+  /** A confirmed order was cancelled before shipping: its committed coupon use no longer counts. */
+  "discount.return": z.object({ orderId }),
 } as const;
