@@ -5,6 +5,7 @@ import { z } from "zod";
 import { memoryLogger } from "../log.ts";
 import { amqpTarget, waitFor } from "../testing.ts";
 import { connectRabbitMq, connectRabbitMqDeadLetters, createInProcessBus, type Envelope } from "./mod.ts";
+import { retryQueueName } from "./rabbitmq.ts";
 
 const stepTaken = z.object({ orderId: z.string().min(1), step: z.number().int() });
 const retryDelaysMs = [5];
@@ -148,6 +149,7 @@ Deno.test(
       for (const queue of [inventory, analytics]) {
         await channel.deleteQueue(queue);
         await channel.deleteQueue(`${queue}.dead`);
+        for (const delayMs of retryDelaysMs) await channel.deleteQueue(retryQueueName(queue, delayMs));
       }
       await channel.deleteExchange(exchange);
       await channel.deleteExchange(`${exchange}.dead`);

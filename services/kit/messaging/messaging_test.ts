@@ -5,6 +5,7 @@ import { z } from "zod";
 import { catalogEvents } from "../contracts/catalog.ts";
 import { memoryLogger } from "../log.ts";
 import { amqpTarget, startTcpProxy } from "../testing.ts";
+import { retryQueueName } from "./rabbitmq.ts";
 import {
   connectRabbitMq,
   createEnvelope,
@@ -135,10 +136,16 @@ const rabbitTarget: BusTarget = {
   },
 };
 
-async function removeTopology(channel: Channel, exchange: string, queues: Iterable<string>) {
+async function removeTopology(
+  channel: Channel,
+  exchange: string,
+  queues: Iterable<string>,
+  delaysMs: readonly number[] = retryDelaysMs,
+) {
   for (const queue of queues) {
     await channel.deleteQueue(queue);
     await channel.deleteQueue(`${queue}.dead`);
+    for (const delayMs of delaysMs) await channel.deleteQueue(retryQueueName(queue, delayMs));
   }
   await channel.deleteExchange(exchange);
   await channel.deleteExchange(`${exchange}.dead`);
@@ -242,7 +249,7 @@ for (const target of [inProcessTarget, rabbitTarget]) {
       assert.deepEqual(pricing.received.map((envelope) => envelope.id), [valid.id]);
     });
 
-    await withBus("a handler that fails twice is retried in place and succeeds once", async (testBus) => {
+    await withBus("a handler that fails twice is retried and succeeds once", async (testBus) => {
       const { bus } = testBus;
       const queue = testBus.queue("flaky");
       let attempts = 0;
@@ -361,6 +368,52 @@ Deno.test({ name: "RabbitMQ specifics", ignore: Boolean(rabbit.skip) }, async (t
   }
   await assert.rejects(bus.ping(), MessagingUnavailableError, "a closed bus is not ready");
   assert.ok(logger.lines.some((line) => line.message === "unreadable message dead-lettered"));
+});
+
+Deno.test({
+  name: "RabbitMQ: a failed message waits in a delay queue while the consumer goes on",
+  ignore: Boolean(rabbit.skip),
+}, async () => {
+  const url = rabbit.url();
+  const run = crypto.randomUUID().slice(0, 8);
+  const exchange = `multishop.test.${run}`;
+  const queue = `test.delayed.${run}`;
+  const delaysMs = [600];
+  // One message at a time: a retry waiting in the consumer would hold up the next message.
+  const bus = await connectRabbitMq(url, {
+    logger: memoryLogger(),
+    exchange,
+    retryDelaysMs: delaysMs,
+    prefetch: 1,
+  });
+  const inspector = await openInspector(url);
+  try {
+    const handled: string[] = [];
+    let failures = 0;
+    await bus.subscribe(queue, "catalog.product.price_changed", (envelope) => {
+      const { productId } = priceChanged.parse(envelope.payload);
+      if (productId === "p-first" && failures++ === 0) return Promise.reject(new Error("transient failure"));
+      handled.push(productId);
+      return Promise.resolve();
+    });
+    await bus.publish("catalog.product.price_changed", priceChanged, priceChange("p-first"));
+    await bus.publish("catalog.product.price_changed", priceChanged, priceChange("p-second"));
+
+    await waitFor("the second event", () => handled.length === 1);
+    assert.deepEqual(handled, ["p-second"]);
+    assert.equal(
+      (await inspector.channel.checkQueue(retryQueueName(queue, delaysMs[0]))).messageCount,
+      1,
+      "the first event waits in the delay queue",
+    );
+    await waitFor("the first event's retry", () => handled.length === 2);
+    assert.deepEqual(handled, ["p-second", "p-first"]);
+    assert.equal(failures, 2, "one failure, then one successful try");
+  } finally {
+    await bus.close();
+    await removeTopology(inspector.channel, exchange, [queue], delaysMs);
+    await inspector.connection.close();
+  }
 });
 
 Deno.test({ name: "RabbitMQ: a lost connection is rebuilt", ignore: Boolean(rabbit.skip) }, async () => {

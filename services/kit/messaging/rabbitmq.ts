@@ -6,11 +6,18 @@
  * the services ride out a broker restart without help.
  */
 import { Buffer } from "node:buffer";
-import { type Channel, type ChannelModel, type ConfirmChannel, connect, type ConsumeMessage } from "amqplib";
+import {
+  type Channel,
+  type ChannelModel,
+  type ConfirmChannel,
+  connect,
+  type ConsumeMessage,
+  type Message,
+} from "amqplib";
 import type { z } from "zod";
 import { describeError, type Logger } from "../log.ts";
 import { createEnvelope, parseEnvelope, validatePayload } from "./envelope.ts";
-import { defaultRetryDelaysMs, handleWithRetries } from "./retry.ts";
+import { defaultRetryDelaysMs, retriesHeader } from "./retry.ts";
 import type { Envelope, Handler, MessageBus, PublishOptions } from "./types.ts";
 
 export interface RabbitMqOptions {
@@ -19,7 +26,7 @@ export interface RabbitMqOptions {
   exchange?: string;
   /** Unacknowledged messages a subscription holds at once. */
   prefetch?: number;
-  /** Waits before each in-place retry of a failed handler; after the last, the message is dead. */
+  /** How long a failed message waits in a delay queue before each retry; after the last, it is dead. */
   retryDelaysMs?: readonly number[];
   /** Reconnect backoff: the first wait, doubling up to `max`. */
   reconnectDelayMs?: { initial: number; max: number };
@@ -104,7 +111,7 @@ export async function connectRabbitMq(url: string, {
     const putInService = watchChannel(model, channel, `consumer of ${subscription.queue}`);
     try {
       await channel.prefetch(prefetch);
-      await declareQueue(channel, exchange, subscription);
+      await declareQueue(channel, exchange, subscription, retryDelaysMs);
       await channel.consume(subscription.queue, (message) => {
         if (message === null) {
           return rebuild(model, `the broker cancelled the consumer of ${subscription.queue}`);
@@ -125,6 +132,11 @@ export async function connectRabbitMq(url: string, {
     work.finally(() => handling.delete(work));
   }
 
+  /**
+   * Runs the handler once. A failure is retried by the broker, not here: the message is published
+   * to the delay queue of its next retry, whose TTL hands it back to this queue, and acknowledged,
+   * so the consumer goes on with other messages meanwhile. Once every retry failed, it is dead.
+   */
   async function handleDelivery(channel: Channel, { queue, handler }: Subscription, message: ConsumeMessage) {
     let envelope: Envelope;
     try {
@@ -137,23 +149,43 @@ export async function connectRabbitMq(url: string, {
       });
       return settle(queue, () => channel.nack(message, false, false));
     }
-    const fields = { queue, messageId: envelope.id, type: envelope.type };
-    // Parsed afresh for each try, so one try's edits to the envelope cannot leak into the next.
-    const outcome = await handleWithRetries(() => handler(parseEnvelope(message.content)), {
-      retryDelaysMs,
-      signal: closing.signal,
-      logger,
-      fields,
-    });
-    if (outcome.status === "handled") return settle(queue, () => channel.ack(message));
-    if (outcome.status === "failed") {
-      logger.error("message handler failed every retry; message dead-lettered", {
+    const retries = Number(message.properties.headers?.[retriesHeader] ?? 0);
+    const fields = { queue, messageId: envelope.id, type: envelope.type, attempt: retries + 1 };
+    try {
+      await handler(envelope);
+      return settle(queue, () => channel.ack(message));
+    } catch (error) {
+      // While closing, the message is left unacknowledged: the broker requeues it when the channel closes.
+      if (closing.signal.aborted) return;
+      const delayMs = retryDelaysMs[retries];
+      if (delayMs === undefined) {
+        logger.error("message handler failed every retry; message dead-lettered", {
+          ...fields,
+          ...describeError(error),
+        });
+        return settle(queue, () => channel.nack(message, false, false));
+      }
+      logger.warn("message handler failed; retrying", {
         ...fields,
-        ...describeError(outcome.error),
+        retryInMs: delayMs,
+        ...describeError(error),
       });
-      return settle(queue, () => channel.nack(message, false, false));
+      try {
+        await sendConfirmed(
+          connected("schedule a retry").publisher,
+          retryQueueName(queue, delayMs),
+          message,
+          {
+            [retriesHeader]: retries + 1,
+          },
+        );
+        settle(queue, () => channel.ack(message));
+      } catch (publishError) {
+        // Not scheduled: back to the queue as it was, to be tried again at once.
+        logger.warn("could not schedule a retry; requeued", { ...fields, ...describeError(publishError) });
+        settle(queue, () => channel.nack(message, false, true));
+      }
     }
-    // Abandoned by close(): left unacknowledged, so the broker requeues it when the channel closes.
   }
 
   /** Acks or nacks; when the connection went meanwhile, the broker redelivers the message anyway. */
@@ -276,11 +308,23 @@ function deadLetterExchange(exchange: string) {
   return `${exchange}.dead`;
 }
 
+/** Where a message waits `delayMs` before its next try; the broker moves it back to `queue` after. */
+export function retryQueueName(queue: string, delayMs: number) {
+  return `${queue}.retry.${delayMs}ms`;
+}
+
 /**
- * The service's queue, bound to each pattern, and its dead-letter queue. Dead letters keep the
- * queue's name as routing key, so the one direct exchange routes each to its own `<queue>.dead`.
+ * The service's queue, bound to each pattern, its dead-letter queue, and one delay queue per retry
+ * delay. Dead letters keep the queue's name as routing key, so the one direct exchange routes each to
+ * its own `<queue>.dead`. A delay queue's messages expire after its delay into the default exchange,
+ * which routes by queue name: back to this queue only, not to every subscriber of the event.
  */
-async function declareQueue(channel: Channel, exchange: string, { queue, patterns }: Subscription) {
+async function declareQueue(
+  channel: Channel,
+  exchange: string,
+  { queue, patterns }: Subscription,
+  retryDelaysMs: readonly number[],
+) {
   await channel.assertExchange(deadLetterExchange(exchange), "direct", { durable: true });
   await channel.assertQueue(`${queue}.dead`, { durable: true });
   await channel.bindQueue(`${queue}.dead`, deadLetterExchange(exchange), queue);
@@ -289,7 +333,49 @@ async function declareQueue(channel: Channel, exchange: string, { queue, pattern
     deadLetterExchange: deadLetterExchange(exchange),
     deadLetterRoutingKey: queue,
   });
+  for (const delayMs of new Set(retryDelaysMs)) {
+    await channel.assertQueue(retryQueueName(queue, delayMs), {
+      durable: true,
+      messageTtl: delayMs,
+      deadLetterExchange: "",
+      deadLetterRoutingKey: queue,
+    });
+  }
   for (const pattern of patterns) await channel.bindQueue(queue, exchange, pattern);
+}
+
+/**
+ * Sends a consumed message to `queue` as it was published, with `headers` changed; RabbitMQ's death
+ * records stay, so deaths keep counting. Resolves on the broker's confirm.
+ */
+export function sendConfirmed(
+  channel: ConfirmChannel,
+  queue: string,
+  message: Message,
+  headers: Record<string, unknown>,
+): Promise<void> {
+  const { properties } = message;
+  return new Promise((resolve, reject) => {
+    try {
+      channel.sendToQueue(
+        queue,
+        message.content,
+        {
+          persistent: true,
+          contentType: properties.contentType,
+          messageId: properties.messageId,
+          type: properties.type,
+          timestamp: properties.timestamp,
+          correlationId: properties.correlationId,
+          headers: { ...properties.headers, ...headers },
+        },
+        (error) => error ? reject(new Error(`RabbitMQ did not confirm the message to ${queue}`)) : resolve(),
+      );
+    } catch (error) {
+      // amqplib throws at once when the channel already closed.
+      reject(error);
+    }
+  });
 }
 
 /** Resolves once the broker has confirmed the message; rejects when it refused it or the channel went. */

@@ -6,6 +6,8 @@
  */
 import { type ConfirmChannel, connect, type GetMessage } from "amqplib";
 import { parseEnvelope } from "./envelope.ts";
+import { sendConfirmed } from "./rabbitmq.ts";
+import { retriesHeader } from "./retry.ts";
 import type { Envelope } from "./types.ts";
 
 export interface ParkedMessage {
@@ -76,7 +78,8 @@ export async function connectRabbitMqDeadLetters(url: string): Promise<RabbitMqD
         const { messageCount } = await channel.checkQueue(`${queue}.dead`);
         let replayed = 0;
         for (let message; replayed < messageCount && (message = await channel.get(`${queue}.dead`));) {
-          await sendConfirmed(channel, queue, message);
+          // A replayed message gets every retry again.
+          await sendConfirmed(channel, queue, message, { [retriesHeader]: 0 });
           channel.ack(message);
           replayed++;
         }
@@ -85,22 +88,6 @@ export async function connectRabbitMqDeadLetters(url: string): Promise<RabbitMqD
 
     close: () => model.close(),
   };
-}
-
-/** The message as it was published, with RabbitMQ's death records kept so deaths keep counting. */
-function sendConfirmed(channel: ConfirmChannel, queue: string, message: GetMessage): Promise<void> {
-  const { properties } = message;
-  return new Promise((resolve, reject) => {
-    channel.sendToQueue(queue, message.content, {
-      persistent: true,
-      contentType: properties.contentType,
-      messageId: properties.messageId,
-      type: properties.type,
-      timestamp: properties.timestamp,
-      correlationId: properties.correlationId,
-      headers: properties.headers,
-    }, (error) => error ? reject(new Error(`RabbitMQ did not confirm the replay to ${queue}`)) : resolve());
-  });
 }
 
 function describe(message: GetMessage, queue: string): ParkedMessage {

@@ -1,13 +1,18 @@
 /**
- * How a consumer handles one message, the same on RabbitMQ and in process: run the handler, retry a
- * failure in place after each delay, and report failure once every try failed, so the adapter can
- * dead-letter the message. Broker-side delay queues may replace the in-place waits later; this is
- * the one place that would change.
+ * How failed messages are retried. RabbitMQ parks a failed message in a delay queue per retry (see
+ * rabbitmq.ts); the in-process bus, which has no broker, waits in place with `handleWithRetries`.
+ * Both retry after the same delays and then dead-letter the message.
  */
 import { describeError, type LogFields, type Logger } from "../log.ts";
 
-/** Three retries, each waiting four times longer than the last: a blip heals, a poison message parks fast. */
-export const defaultRetryDelaysMs: readonly number[] = [100, 400, 1600];
+/**
+ * Three retries after growing delays: a blip heals within a second, a dependency that restarts gets
+ * a minute, and a poison message is parked then, not retried for ever.
+ */
+export const defaultRetryDelaysMs: readonly number[] = [1_000, 10_000, 60_000];
+
+/** The AMQP header that counts a message's retries so far. */
+export const retriesHeader = "x-retries";
 
 export type HandlingOutcome =
   | { status: "handled" }
