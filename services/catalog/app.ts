@@ -1,7 +1,7 @@
 /** The catalog's HTTP routes, built from injected dependencies; no I/O happens at import. */
 import { createRoute, z } from "@hono/zod-openapi";
 import { type App, createApp, type ServiceAppDeps } from "@multishop/kit/app";
-import { bearerSecurity, requireRole } from "@multishop/kit/auth";
+import { bearerSecurity, requireRole, requireStatsReader } from "@multishop/kit/auth";
 import { publicCache } from "@multishop/kit/cache";
 import { jsonBody, jsonResponse, problems } from "@multishop/kit/openapi";
 import { decodeCursor, encodeCursor, pagingQuery } from "@multishop/kit/paging";
@@ -420,7 +420,8 @@ export function createCatalogApp(deps: CatalogAppDeps): App {
       path: "/v1/catalog/stats",
       tags: ["admin"],
       summary: "Dashboard figures",
-      ...adminOnly,
+      security: bearerSecurity,
+      middleware: [requireStatsReader()],
       responses: {
         200: jsonResponse(statsSchema, "Counts, average price, cheapest and dearest product"),
         ...problems(401, 403),

@@ -7,6 +7,7 @@ import {
   principalOf,
   requireRole,
   requireRoleOrScope,
+  requireStatsReader,
   requireUser,
 } from "@multishop/kit/auth";
 import { decodeCursor, encodeCursor, pagingQuery } from "@multishop/kit/paging";
@@ -286,7 +287,7 @@ export function createIdentityApp(deps: IdentityAppDeps): App {
       tags: ["admin"],
       summary: "How many users there are (admin dashboard)",
       security: bearerSecurity,
-      middleware: [requireRole("admin")],
+      middleware: [requireStatsReader()],
       responses: {
         200: jsonResponse(z.object({ count: z.number().int() }), "The user count"),
         ...problems(401, 403),

@@ -139,6 +139,12 @@ export function requireScope(scope: string) {
   });
 }
 
+/** The scope of the dashboard's client: it reads every service's admin figures. */
+export const statsReadScope = "stats:read";
+
+/** An admin, or the dashboard's client: who may read a service's admin figures. */
+export const requireStatsReader = () => requireRoleOrScope("admin", statsReadScope);
+
 /** A user with the role, or a client (another service) granted the scope. */
 export function requireRoleOrScope(role: Role, scope: string) {
   return createMiddleware<AppEnv>(async (c, next) => {

@@ -267,6 +267,27 @@ for (const target of await postgresTargets()) {
         assert.equal((await call(admin, "GET", "/v1/orders?status=lost")).status, 400);
       });
 
+      await t.step("order counts per status: for admins and the dashboard's client only", async () => {
+        const admin = await shop.tokens.admin();
+        const counts = await call(admin, "GET", "/v1/orders/stats");
+        assert.equal(counts.status, 200);
+        assert.deepEqual(Object.keys(counts.body).sort(), [
+          "cancelled",
+          "confirmed",
+          "delivered",
+          "pending",
+          "shipped",
+        ]);
+        assert.ok(counts.body.confirmed >= 1, "the happy path's order is counted");
+        const dashboard = await shop.tokens.client("dashboard", ["stats:read"]);
+        assert.deepEqual((await call(dashboard, "GET", "/v1/orders/stats")).body, counts.body);
+        assert.equal((await call(await shop.tokens.customer(), "GET", "/v1/orders/stats")).status, 403);
+        assert.equal(
+          (await call(await shop.tokens.client("other", ["users:read"]), "GET", "/v1/orders/stats")).status,
+          403,
+        );
+      });
+
       await t.step(
         "cancel a confirmed order: refunded, stock back on the shelf, coupon use returned; twice is 409",
         async () => {

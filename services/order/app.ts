@@ -2,7 +2,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { streamSSE } from "hono/streaming";
 import { type App, createApp, type ServiceAppDeps } from "@multishop/kit/app";
-import { bearerSecurity, principalOf, requireUser } from "@multishop/kit/auth";
+import { bearerSecurity, principalOf, requireStatsReader, requireUser } from "@multishop/kit/auth";
 import { jsonBody, jsonResponse, problems } from "@multishop/kit/openapi";
 import { decodeCursor, encodeCursor, pagingQuery } from "@multishop/kit/paging";
 import { ProblemError } from "@multishop/kit/problem";
@@ -280,6 +280,27 @@ export function createOrderApp(deps: OrderAppDeps): App {
       );
       return c.json(pageOf(found, limit), 200);
     },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/v1/orders/stats",
+      tags: ["admin"],
+      summary: "How many orders stand in each status (admin dashboard)",
+      security: bearerSecurity,
+      middleware: [requireStatsReader()],
+      responses: {
+        200: jsonResponse(
+          z.object(Object.fromEntries(orderStatuses.map((status) => [status, z.number().int()]))).openapi(
+            "OrderCounts",
+          ),
+          "Orders per status",
+        ),
+        ...problems(401, 403),
+      },
+    }),
+    async (c) => c.json(await orders.countByStatus(), 200),
   );
 
   app.openapi(

@@ -229,6 +229,8 @@ export function createOrders(deps: OrdersDeps) {
     listOrders: (filter: { userId?: string; status?: OrderStatus }, page: OrderPage) =>
       store.listOrders(filter, page),
 
+    countByStatus: () => store.countByStatus(),
+
     /** The customer (or an admin) cancels; 409 when the order has shipped or was cancelled already. */
     async cancel(principal: Principal, id: string): Promise<Order> {
       await ownOrder(principal, id);

@@ -1,7 +1,14 @@
 /** Every query the order service makes. */
 import type postgres from "postgres";
 import type { Sql, TransactionSql } from "@multishop/kit/postgres";
-import type { Address, AddressInput, Order, OrderStatus, SagaState } from "../domain.ts";
+import {
+  type Address,
+  type AddressInput,
+  type Order,
+  type OrderStatus,
+  orderStatuses,
+  type SagaState,
+} from "../domain.ts";
 
 interface AddressRow {
   id: string;
@@ -234,6 +241,18 @@ export function createOrderStore(sql: Sql) {
     async inFlight(): Promise<Order[]> {
       const rows = await sql<OrderRow[]>`select * from orders where step is not null order by created_at`;
       return rows.map(toOrder);
+    },
+
+    /** How many orders stand in each status; statuses without orders count 0. */
+    async countByStatus(): Promise<Record<OrderStatus, number>> {
+      const rows = await sql<{ status: OrderStatus; count: number }[]>`
+        select status, count(*)::int as count from orders group by status`;
+      const counts = Object.fromEntries(orderStatuses.map((status) => [status, 0])) as Record<
+        OrderStatus,
+        number
+      >;
+      for (const row of rows) counts[row.status] = row.count;
+      return counts;
     },
 
     async listOrders(

@@ -1,0 +1,93 @@
+/**
+ * The message service's process entry: configuration, database, migrations, the outbox relay, server,
+ * shutdown. `startMessage` is also how the all-in-one start and the tests run it.
+ */
+import { type TokenVerifier, verifierFromConfig } from "@multishop/kit/auth";
+import { runMain } from "@multishop/kit/config";
+import { postgresFromConfig } from "@multishop/kit/embedded-postgres";
+import { createLogger, type Logger } from "@multishop/kit/log";
+import {
+  type MessageBus,
+  messagingFromConfig,
+  outboxMigration,
+  startOutboxRelay,
+} from "@multishop/kit/messaging";
+import { openMigratedPostgres } from "@multishop/kit/migrate";
+import { serveApp, shutdownOnSignal } from "@multishop/kit/serve";
+import { createServiceClient } from "@multishop/kit/service-client";
+import { createMessageApp } from "./app.ts";
+import { identityClient, userReadScope } from "./clients.ts";
+import { loadMessageConfig, type MessageConfig } from "./config.ts";
+import { createMessages } from "./messages.ts";
+import { createMessageStore } from "./store/postgres.ts";
+
+export interface MessageRuntime {
+  postgres: { url: string; maxConnections: number };
+  /** Where `message.sent` and `message.read` go. */
+  bus: MessageBus;
+  logger: Logger;
+  /** Defaults to identity's published keys (AUTH_JWKS_URL); tests sign their own tokens. */
+  verifyToken?: TokenVerifier;
+}
+
+export async function startMessage(config: MessageConfig, runtime: MessageRuntime) {
+  const { bus, logger } = runtime;
+  const sql = await openMigratedPostgres(runtime.postgres, {
+    service: "message",
+    folder: new URL("./migrations/", import.meta.url),
+    extra: [outboxMigration],
+    logger,
+  });
+  const store = createMessageStore(sql);
+  const relay = startOutboxRelay({ sql, publisher: bus, logger });
+  const service = createServiceClient({
+    tokenUrl: config.SERVICE_TOKEN_URL,
+    clientId: config.SERVICE_CLIENT_ID,
+    clientSecret: config.SERVICE_CLIENT_SECRET,
+    scopes: [userReadScope],
+    logger,
+  });
+  const messages = createMessages({
+    sql,
+    store,
+    users: identityClient(service, config.IDENTITY_URL),
+    outbox: relay,
+    logger,
+  });
+  const app = createMessageApp({
+    messages,
+    verifyToken: runtime.verifyToken ?? verifierFromConfig(config),
+    logger,
+    bodyLimitBytes: config.BODY_LIMIT_BYTES,
+    readiness: { postgres: store.ping, messaging: bus.ping },
+  });
+  return {
+    app,
+    store,
+    messages,
+    sql,
+    async close() {
+      await relay.stop();
+      await sql.end({ timeout: 5 });
+    },
+  };
+}
+
+if (import.meta.main) {
+  await runMain(async () => {
+    const config = loadMessageConfig();
+    const logger = createLogger("message", config.LOG_LEVEL);
+    const postgres = await postgresFromConfig(config, "message");
+    const bus = await messagingFromConfig(config, logger);
+    const message = await startMessage(config, { postgres, bus, logger });
+    const server = serveApp(message.app, { hostname: config.HOST, port: config.PORT });
+    logger.info("message listening", { url: server.url, postgres: postgres.description });
+    // The relay stops with the service, before the bus it publishes to closes.
+    await shutdownOnSignal({
+      servers: [server],
+      closers: [message.close, () => bus.close(), postgres.stop],
+      logger,
+      timeoutMs: config.SHUTDOWN_TIMEOUT_MS,
+    });
+  });
+}
