@@ -62,6 +62,12 @@ export interface EdgeFixture {
   discount: TestUpstream;
   inventory: TestUpstream;
   order: TestUpstream;
+  cargo: TestUpstream;
+  comment: TestUpstream;
+  message: TestUpstream;
+  dashboard: TestUpstream;
+  /** Every upstream above. */
+  upstreams: TestUpstream[];
   tokens: Awaited<ReturnType<typeof testTokenIssuer>>;
   close(): Promise<void>;
 }
@@ -80,6 +86,23 @@ export async function startEdgeFixture(variables: Record<string, string> = {}): 
   const discount = startUpstream("discount");
   const inventory = startUpstream("inventory");
   const order = startUpstream("order");
+  const cargo = startUpstream("cargo");
+  const comment = startUpstream("comment");
+  const message = startUpstream("message");
+  const dashboard = startUpstream("dashboard");
+  const upstreams = [
+    identity,
+    catalog,
+    images,
+    basket,
+    discount,
+    inventory,
+    order,
+    cargo,
+    comment,
+    message,
+    dashboard,
+  ];
   const edge = await startLocalEdge({
     IDENTITY_URL: identity.url,
     CATALOG_URL: catalog.url,
@@ -88,6 +111,10 @@ export async function startEdgeFixture(variables: Record<string, string> = {}): 
     DISCOUNT_URL: discount.url,
     INVENTORY_URL: inventory.url,
     ORDER_URL: order.url,
+    CARGO_URL: cargo.url,
+    COMMENT_URL: comment.url,
+    MESSAGE_URL: message.url,
+    DASHBOARD_URL: dashboard.url,
     JWKS_URL: `http://127.0.0.1:${jwks.addr.port}/`,
     TOKEN_ISSUER: tokens.issuer,
     TOKEN_AUDIENCE: tokens.audience,
@@ -103,11 +130,16 @@ export async function startEdgeFixture(variables: Record<string, string> = {}): 
     discount,
     inventory,
     order,
+    cargo,
+    comment,
+    message,
+    dashboard,
+    upstreams,
     tokens,
     async close() {
       await edge.close();
       await Promise.all(
-        [identity, catalog, images, basket, discount, inventory, order].map((upstream) => upstream.close()),
+        upstreams.map((upstream) => upstream.close()),
       );
       await jwks.shutdown();
     },

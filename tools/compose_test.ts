@@ -14,6 +14,10 @@ import { loadBasketConfig } from "../services/basket/config.ts";
 import { loadCatalogConfig } from "../services/catalog/config.ts";
 import { loadDiscountConfig } from "../services/discount/config.ts";
 import { loadInventoryConfig } from "../services/inventory/config.ts";
+import { loadCargoConfig } from "../services/cargo/config.ts";
+import { loadCommentConfig } from "../services/comment/config.ts";
+import { loadDashboardConfig } from "../services/dashboard/config.ts";
+import { loadMessageConfig } from "../services/message/config.ts";
 import { loadOrderConfig } from "../services/order/config.ts";
 import { loadPaymentConfig } from "../services/payment/config.ts";
 import { loadIdentityConfig } from "../services/identity/config.ts";
@@ -473,6 +477,10 @@ const configLoaders: Record<string, (env: Record<string, string>) => unknown> = 
   inventory: loadInventoryConfig,
   payment: loadPaymentConfig,
   order: loadOrderConfig,
+  message: loadMessageConfig,
+  cargo: loadCargoConfig,
+  comment: loadCommentConfig,
+  dashboard: loadDashboardConfig,
   edge: (env) => edgeConfigSchema.parse(env),
 };
 

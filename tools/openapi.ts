@@ -12,6 +12,10 @@ import { basketDocument, createBasketApp } from "../services/basket/app.ts";
 import { createDiscountApp, discountDocument } from "../services/discount/app.ts";
 import { createIdentityApp, type IdentityAppDeps, identityDocument } from "../services/identity/app.ts";
 import { createInventoryApp, inventoryDocument } from "../services/inventory/app.ts";
+import { cargoDocument, createCargoApp } from "../services/cargo/app.ts";
+import { commentDocument, createCommentApp } from "../services/comment/app.ts";
+import { createDashboardApp, dashboardDocument } from "../services/dashboard/app.ts";
+import { createMessageApp, messageDocument } from "../services/message/app.ts";
 import { createOrderApp, orderDocument } from "../services/order/app.ts";
 import { createPaymentApp, paymentDocument } from "../services/payment/app.ts";
 import { createImagesApp, imagesDocument } from "../services/images/app.ts";
@@ -97,6 +101,35 @@ export function serviceDocuments(): Record<string, Document> {
     bodyLimitBytes: 1,
     readiness: {},
   });
+  const cargoApp = createCargoApp({
+    cargo: unused("cargo"),
+    verifyToken: unused<IdentityAppDeps["verifyToken"]>("verifyToken"),
+    logger,
+    bodyLimitBytes: 1,
+    readiness: {},
+  });
+  const commentApp = createCommentApp({
+    reviews: unused("reviews"),
+    verifyToken: unused<IdentityAppDeps["verifyToken"]>("verifyToken"),
+    logger,
+    bodyLimitBytes: 1,
+    readiness: {},
+    cache: { maxAgeSeconds: 1, sharedMaxAgeSeconds: 1 },
+  });
+  const dashboardApp = createDashboardApp({
+    dashboard: unused("dashboard"),
+    verifyToken: unused<IdentityAppDeps["verifyToken"]>("verifyToken"),
+    logger,
+    bodyLimitBytes: 1,
+    readiness: {},
+  });
+  const messageApp = createMessageApp({
+    messages: unused("messages"),
+    verifyToken: unused<IdentityAppDeps["verifyToken"]>("verifyToken"),
+    logger,
+    bodyLimitBytes: 1,
+    readiness: {},
+  });
   return {
     identity: openApiDocument(identityApp, identityDocument),
     catalog: openApiDocument(catalogApp, catalogDocument),
@@ -106,6 +139,10 @@ export function serviceDocuments(): Record<string, Document> {
     inventory: openApiDocument(inventoryApp, inventoryDocument),
     payment: openApiDocument(paymentApp, paymentDocument),
     order: openApiDocument(orderApp, orderDocument),
+    cargo: openApiDocument(cargoApp, cargoDocument),
+    comment: openApiDocument(commentApp, commentDocument),
+    message: openApiDocument(messageApp, messageDocument),
+    dashboard: openApiDocument(dashboardApp, dashboardDocument),
   };
 }
 

@@ -27,7 +27,23 @@ import { loadOrderConfig } from "../services/order/config.ts";
 import { startOrder } from "../services/order/main.ts";
 import { loadPaymentConfig } from "../services/payment/config.ts";
 import { startPayment } from "../services/payment/main.ts";
-import { type DemoCredentials, serviceDatabase, type ShopConfig, step } from "./shop.ts";
+import { loadCargoConfig } from "../services/cargo/config.ts";
+import { startCargo } from "../services/cargo/main.ts";
+import { seedCarriers } from "../services/cargo/seed.ts";
+import { loadCommentConfig } from "../services/comment/config.ts";
+import { startComment } from "../services/comment/main.ts";
+import { loadDashboardConfig } from "../services/dashboard/config.ts";
+import { startDashboard } from "../services/dashboard/main.ts";
+import { loadMessageConfig } from "../services/message/config.ts";
+import { startMessage } from "../services/message/main.ts";
+import {
+  type DemoCredentials,
+  type ServiceClientName,
+  serviceClientScopes,
+  serviceDatabase,
+  type ShopConfig,
+  step,
+} from "./shop.ts";
 
 /** The edge's own variables that may be set in the environment (see edge/src/config.ts). */
 const edgeVariableNames = ["CORS_ORIGINS", "RATE_LIMITS", "MAX_BODY_BYTES", "CACHE_ENABLED"];
@@ -46,17 +62,22 @@ export async function startServices(
   const logger = (service: string) => createLogger(service, config.LOG_LEVEL);
 
   const identityDatabase = await step("identity database", () => serviceDatabase(config, "identity"));
-  const orderClient = { id: "order", secret: credentials.orderClientSecret, scopes: ["payment:tokenize"] };
-  const basketClient = {
-    id: "basket",
-    secret: credentials.basketClientSecret,
-    scopes: ["catalog:read", "discount:validate"],
-  };
+  const serviceClients = (Object.keys(serviceClientScopes) as ServiceClientName[]).map((id) => ({
+    id,
+    secret: credentials.clientSecrets[id],
+    scopes: serviceClientScopes[id],
+  }));
+  /** The variables with which a service gets tokens of its own client at identity. */
+  const clientOf = (id: ServiceClientName) => ({
+    SERVICE_TOKEN_URL: `http://127.0.0.1:${config.IDENTITY_PORT}/oauth/token`,
+    SERVICE_CLIENT_ID: id,
+    SERVICE_CLIENT_SECRET: credentials.clientSecrets[id],
+  });
   const identityConfig = loadIdentityConfig({
     ...env,
     PORT: String(config.IDENTITY_PORT),
     ISSUER: config.PUBLIC_URL,
-    SERVICE_CLIENTS: JSON.stringify([basketClient, orderClient]),
+    SERVICE_CLIENTS: JSON.stringify(serviceClients),
     ADMIN_EMAIL: credentials.admin.email,
     ADMIN_PASSWORD: credentials.admin.password,
   });
@@ -98,9 +119,7 @@ export async function startServices(
     PORT: String(config.BASKET_PORT),
     CATALOG_URL: `http://127.0.0.1:${config.CATALOG_PORT}`,
     DISCOUNT_URL: `http://127.0.0.1:${config.DISCOUNT_PORT}`,
-    SERVICE_TOKEN_URL: `http://127.0.0.1:${config.IDENTITY_PORT}/oauth/token`,
-    SERVICE_CLIENT_ID: basketClient.id,
-    SERVICE_CLIENT_SECRET: basketClient.secret,
+    ...clientOf("basket"),
   });
   const inventoryDatabase = await step("inventory database", () => serviceDatabase(config, "inventory"));
   const inventoryConfig = loadInventoryConfig({ ...env, ...auth, PORT: String(config.INVENTORY_PORT) });
@@ -123,13 +142,54 @@ export async function startServices(
     PORT: String(config.ORDER_PORT),
     BASKET_URL: `http://127.0.0.1:${config.BASKET_PORT}`,
     PAYMENT_URL: `http://127.0.0.1:${config.PAYMENT_PORT}`,
-    SERVICE_TOKEN_URL: `http://127.0.0.1:${config.IDENTITY_PORT}/oauth/token`,
-    SERVICE_CLIENT_ID: orderClient.id,
-    SERVICE_CLIENT_SECRET: orderClient.secret,
+    ...clientOf("order"),
   });
   const order = await step(
     "order",
     () => startOrder(orderConfig, { postgres: orderDatabase, bus, logger: logger("order") }),
+  );
+
+  const cargoDatabase = await step("cargo database", () => serviceDatabase(config, "cargo"));
+  const cargoConfig = loadCargoConfig({ ...env, ...auth, PORT: String(config.CARGO_PORT) });
+  const cargo = await step(
+    "cargo",
+    () => startCargo(cargoConfig, { postgres: cargoDatabase, bus, logger: logger("cargo") }),
+  );
+
+  const commentDatabase = await step("comment database", () => serviceDatabase(config, "comment"));
+  const commentConfig = loadCommentConfig({ ...env, ...auth, PORT: String(config.COMMENT_PORT) });
+  const comment = await step(
+    "comment",
+    () => startComment(commentConfig, { postgres: commentDatabase, bus, logger: logger("comment") }),
+  );
+
+  const messageDatabase = await step("message database", () => serviceDatabase(config, "message"));
+  const messageConfig = loadMessageConfig({
+    ...env,
+    ...auth,
+    PORT: String(config.MESSAGE_PORT),
+    IDENTITY_URL: `http://127.0.0.1:${config.IDENTITY_PORT}`,
+    ...clientOf("message"),
+  });
+  const message = await step(
+    "message",
+    () => startMessage(messageConfig, { postgres: messageDatabase, bus, logger: logger("message") }),
+  );
+
+  const dashboardConfig = loadDashboardConfig({
+    ...env,
+    ...auth,
+    PORT: String(config.DASHBOARD_PORT),
+    IDENTITY_URL: `http://127.0.0.1:${config.IDENTITY_PORT}`,
+    CATALOG_URL: `http://127.0.0.1:${config.CATALOG_PORT}`,
+    ORDER_URL: `http://127.0.0.1:${config.ORDER_PORT}`,
+    COMMENT_URL: `http://127.0.0.1:${config.COMMENT_PORT}`,
+    MESSAGE_URL: `http://127.0.0.1:${config.MESSAGE_PORT}`,
+    ...clientOf("dashboard"),
+  });
+  const dashboard = await step(
+    "dashboard",
+    () => startDashboard(dashboardConfig, { bus, logger: logger("dashboard") }),
   );
 
   const basketStore = await step("basket store", () => basketStoreFromConfig(basketConfig));
@@ -145,6 +205,14 @@ export async function startServices(
     inventory: { ...inventory, port: config.INVENTORY_PORT, database: inventoryDatabase.description },
     payment: { ...payment, port: config.PAYMENT_PORT, database: paymentDatabase.description },
     order: { ...order, port: config.ORDER_PORT, database: orderDatabase.description },
+    cargo: { ...cargo, port: config.CARGO_PORT, database: cargoDatabase.description },
+    comment: { ...comment, port: config.COMMENT_PORT, database: commentDatabase.description },
+    message: { ...message, port: config.MESSAGE_PORT, database: messageDatabase.description },
+    dashboard: {
+      ...dashboard,
+      port: config.DASHBOARD_PORT,
+      where: "figures in memory, read from the services",
+    },
     images: { ...images, port: config.IMAGES_PORT, where: images.store.description },
     catalog: {
       ...catalog,
@@ -157,10 +225,20 @@ export async function startServices(
     ...running,
     /** Every service on its own port; the record's keys name them. */
     serve(hostname: string): Record<keyof typeof running, RunningServer> {
-      const entries = Object.entries(running).map(([name, service]) =>
-        [name, serveApp(service.app, { hostname, port: service.port })] as const
-      );
-      return Object.fromEntries(entries) as Record<keyof typeof running, RunningServer>;
+      const servers = Object.fromEntries(
+        Object.entries(running).map((
+          [name, service],
+        ) => [name, serveApp(service.app, { hostname, port: service.port })]),
+      ) as Record<keyof typeof running, RunningServer>;
+      // The dashboard's event streams end with its server, or the server's shutdown would wait for them.
+      const dashboardServer = servers.dashboard;
+      servers.dashboard = {
+        ...dashboardServer,
+        shutdown: async () => {
+          await Promise.all([dashboardServer.shutdown(), dashboard.close()]);
+        },
+      };
+      return servers;
     },
     /** The edge in workerd, in front of the services on their loopback ports. */
     edge: () =>
@@ -173,6 +251,10 @@ export async function startServices(
         INVENTORY_URL: `http://127.0.0.1:${config.INVENTORY_PORT}`,
         PAYMENT_URL: `http://127.0.0.1:${config.PAYMENT_PORT}`,
         ORDER_URL: `http://127.0.0.1:${config.ORDER_PORT}`,
+        CARGO_URL: `http://127.0.0.1:${config.CARGO_PORT}`,
+        COMMENT_URL: `http://127.0.0.1:${config.COMMENT_PORT}`,
+        MESSAGE_URL: `http://127.0.0.1:${config.MESSAGE_PORT}`,
+        DASHBOARD_URL: `http://127.0.0.1:${config.DASHBOARD_PORT}`,
         TOKEN_ISSUER: config.PUBLIC_URL,
         ...edgeVariables(env),
       }, { port: config.EDGE_PORT, host: config.HOST }),
@@ -188,6 +270,7 @@ export async function startServices(
       );
       const catalogResult = await step("demo catalog", () => seedCatalog(catalogStore, demoImages));
       const coupons = await step("demo coupons", () => seedCoupons(discount.store));
+      await step("demo carriers", () => seedCarriers(cargo.store));
       await step("demo stock", async () => {
         const products = await catalogStore.products.list({
           statuses: ["draft", "active", "archived"],
@@ -199,6 +282,13 @@ export async function startServices(
       return { identityCreated, catalog: catalogResult, coupons };
     },
     async close() {
+      await dashboard.close();
+      await message.close();
+      await messageDatabase.stop();
+      await cargo.close();
+      await cargoDatabase.stop();
+      await comment.close();
+      await commentDatabase.stop();
       await order.close();
       await orderDatabase.stop();
       await basketStore.close();

@@ -24,6 +24,10 @@ export const shopEnv = z.object({
   INVENTORY_PORT: port(5006),
   ORDER_PORT: port(5007),
   PAYMENT_PORT: port(5008),
+  CARGO_PORT: port(5009),
+  COMMENT_PORT: port(5010),
+  MESSAGE_PORT: port(5011),
+  DASHBOARD_PORT: port(5012),
   ADMIN_EMAIL: z.email().optional(),
   ADMIN_PASSWORD: z.string().optional(),
 });
@@ -67,20 +71,29 @@ export async function serviceDatabase(config: ShopConfig, service: string): Prom
   return { ...embedded, description: `embedded PostgreSQL (PGlite) in ${dataDir}` };
 }
 
+/** The services that call others with a client of their own at identity, and the scopes it has. */
+export const serviceClientScopes = {
+  /** Product snapshots from the catalog, coupon checks at the discount service. */
+  basket: ["catalog:read", "discount:validate"],
+  /** Tokenising cards at the payment service. */
+  order: ["payment:tokenize"],
+  /** Looking up a message's receiver at identity. */
+  message: ["users:read"],
+  /** Every service's admin figures. */
+  dashboard: ["stats:read"],
+} as const;
+export type ServiceClientName = keyof typeof serviceClientScopes;
+
 export interface DemoCredentials {
   admin: { username: string; email: string; password: string; generated: boolean };
   customer: { username: string; email: string; password: string };
-  /** The basket's client secret at identity, for its calls to the catalog and the discount service. */
-  basketClientSecret: string;
-  /** The order service's client secret at identity, for tokenising cards at the payment service. */
-  orderClientSecret: string;
+  clientSecrets: Record<ServiceClientName, string>;
 }
 
 interface SavedSecrets {
   adminPassword: string;
   customerPassword: string;
-  basketClientSecret: string;
-  orderClientSecret: string;
+  clientSecrets: Record<ServiceClientName, string>;
 }
 
 /**
@@ -99,8 +112,12 @@ export async function demoCredentials(config: ShopConfig): Promise<DemoCredentia
   const saved: SavedSecrets = {
     adminPassword: stored.adminPassword ?? generatePassword(),
     customerPassword: stored.customerPassword ?? generatePassword(),
-    basketClientSecret: stored.basketClientSecret ?? generatePassword(),
-    orderClientSecret: stored.orderClientSecret ?? generatePassword(),
+    clientSecrets: Object.fromEntries(
+      (Object.keys(serviceClientScopes) as ServiceClientName[]).map((name) => [
+        name,
+        stored.clientSecrets?.[name] ?? generatePassword(),
+      ]),
+    ) as Record<ServiceClientName, string>,
   };
   if (JSON.stringify(saved) !== JSON.stringify(stored)) {
     await Deno.mkdir(config.DATA_DIR, { recursive: true });
@@ -119,8 +136,7 @@ export async function demoCredentials(config: ShopConfig): Promise<DemoCredentia
       email: demoCustomer.email,
       password: saved.customerPassword,
     },
-    basketClientSecret: saved.basketClientSecret,
-    orderClientSecret: saved.orderClientSecret,
+    clientSecrets: saved.clientSecrets,
   };
 }
 

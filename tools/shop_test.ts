@@ -11,7 +11,12 @@ import { startServices } from "./services.ts";
 import { demoCredentials, shopEnv, withPublicUrl } from "./shop.ts";
 
 /** The statuses a server-sent event stream reports, until it ends or the deadline passes. */
-async function readStatuses(body: ReadableStream<Uint8Array>, deadlineMs: number): Promise<string[]> {
+/** The statuses an order's event stream shows, up to and including `until`. */
+async function readStatuses(
+  body: ReadableStream<Uint8Array>,
+  until: string,
+  deadlineMs: number,
+): Promise<string[]> {
   const statuses: string[] = [];
   const reader = body.pipeThrough(new TextDecoderStream()).getReader();
   const timer = setTimeout(() => reader.cancel(), deadlineMs);
@@ -22,12 +27,15 @@ async function readStatuses(body: ReadableStream<Uint8Array>, deadlineMs: number
       if (done) return statuses;
       buffered += value;
       for (const line of buffered.split("\n").slice(0, -1)) {
-        if (line.startsWith("data:")) statuses.push(JSON.parse(line.slice(5)).status);
+        if (!line.startsWith("data:")) continue;
+        statuses.push(JSON.parse(line.slice(5)).status);
+        if (statuses.at(-1) === until) return statuses;
       }
       buffered = buffered.slice(buffered.lastIndexOf("\n") + 1);
     }
   } finally {
     clearTimeout(timer);
+    await reader.cancel();
   }
 }
 
@@ -209,7 +217,7 @@ Deno.test("through the edge: images, basket with a coupon, checkout to confirmed
     });
     assert.equal(stream.status, 200);
     assert.match(stream.headers.get("content-type") ?? "", /text\/event-stream/);
-    const statuses = await readStatuses(stream.body!, 20_000);
+    const statuses = await readStatuses(stream.body!, "confirmed", 20_000);
     assert.equal(statuses[0], "pending");
     assert.equal(statuses.at(-1), "confirmed");
     const emptied = async () =>

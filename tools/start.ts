@@ -22,7 +22,20 @@ await runMain(async () => {
   const services = await startServices(config, bus, credentials);
   const seeded = await services.seed();
   const servers = services.serve(config.HOST);
-  const { identity, catalog, images, basket, discount, inventory, payment, order } = servers;
+  const {
+    identity,
+    catalog,
+    images,
+    basket,
+    discount,
+    inventory,
+    payment,
+    order,
+    cargo,
+    comment,
+    message,
+    dashboard,
+  } = servers;
   const edge = await step("edge (workerd)", services.edge);
 
   const adminNote = credentials.admin.generated
@@ -41,6 +54,10 @@ MultiShop Edge is running (Ctrl+C stops it)
   inventory ${inventory.url}   ${services.inventory.database}
   payment   ${payment.url}   ${services.payment.database}; simulated card processor
   order     ${order.url}   ${services.order.database}; checkout saga
+  cargo     ${cargo.url}   ${services.cargo.database}; shipments and tracking
+  comment   ${comment.url}   ${services.comment.database}; product reviews
+  message   ${message.url}   ${services.message.database}; messages and the support inbox
+  dashboard ${dashboard.url}   ${services.dashboard.where}
   messaging ${config.AMQP_URL ? "RabbitMQ (AMQP_URL)" : "in process"}
 
 Accounts (kept in ${config.DATA_DIR}/credentials.json)

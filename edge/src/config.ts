@@ -49,6 +49,10 @@ export const edgeConfigSchema = z.object({
   INVENTORY_URL: url.default("http://127.0.0.1:5006"),
   PAYMENT_URL: url.default("http://127.0.0.1:5008"),
   ORDER_URL: url.default("http://127.0.0.1:5007"),
+  CARGO_URL: url.default("http://127.0.0.1:5009"),
+  COMMENT_URL: url.default("http://127.0.0.1:5010"),
+  MESSAGE_URL: url.default("http://127.0.0.1:5011"),
+  DASHBOARD_URL: url.default("http://127.0.0.1:5012"),
   /** Where identity publishes its keys; by default on IDENTITY_URL. */
   JWKS_URL: url.optional(),
   TOKEN_ISSUER: z.string().min(1).default("http://127.0.0.1:8787"),
@@ -101,7 +105,11 @@ export type UpstreamName =
   | "discount"
   | "inventory"
   | "payment"
-  | "order";
+  | "order"
+  | "cargo"
+  | "comment"
+  | "message"
+  | "dashboard";
 
 export function upstreamUrl(config: EdgeConfig, upstream: UpstreamName): string {
   return {
@@ -113,5 +121,9 @@ export function upstreamUrl(config: EdgeConfig, upstream: UpstreamName): string 
     inventory: config.INVENTORY_URL,
     payment: config.PAYMENT_URL,
     order: config.ORDER_URL,
+    cargo: config.CARGO_URL,
+    comment: config.COMMENT_URL,
+    message: config.MESSAGE_URL,
+    dashboard: config.DASHBOARD_URL,
   }[upstream];
 }

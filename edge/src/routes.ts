@@ -11,7 +11,10 @@ export type Access =
   | { kind: "scope"; scope: string };
 
 export interface Route {
-  /** Matches the path itself and anything below it (`/v1/products` matches `/v1/products/42`). */
+  /**
+   * Matches the path itself and anything below it (`/v1/products` matches `/v1/products/42`); a `*`
+   * segment stands for any one segment, as in the reviews' entries below.
+   */
   prefix: string;
   /** Only the path itself: public write endpoints must not lend their access to paths below them. */
   exact?: boolean;
@@ -74,6 +77,17 @@ export const routes: Route[] = [
   { ...base, prefix: "/v1/users/me", methods: reads, upstream: "identity", access: user },
   { ...base, prefix: "/v1/users", upstream: "identity", access: admin },
   { ...base, prefix: "/v1/signing-keys", upstream: "identity", access: admin },
+  // Reviews live in the comment service, under the product they are about.
+  { ...base, prefix: "/v1/products/*/reviews", methods: reads, upstream: "comment", access: publicAccess },
+  { ...base, prefix: "/v1/products/*/reviews", methods: ["POST"], upstream: "comment", access: user },
+  {
+    ...base,
+    prefix: "/v1/products/*/rating",
+    methods: reads,
+    upstream: "comment",
+    access: publicAccess,
+    cache: true,
+  },
   ...catalogCollection("/v1/products"),
   ...catalogCollection("/v1/categories"),
   ...catalogCollection("/v1/brands"),
@@ -108,17 +122,50 @@ export const routes: Route[] = [
   // a repeat with the same order. Status streams (server-sent events) pass through as they come.
   { ...base, prefix: "/v1/orders", upstream: "order", access: user },
   ...catalogCollection("/v1/images", "images").map((route) => ({ ...route, timeoutMs: 30_000 })),
+  // A customer's own reviews; moderation and the figures are admins'.
+  { ...base, prefix: "/v1/reviews/mine", methods: reads, upstream: "comment", access: user },
+  { ...base, prefix: "/v1/reviews/stats", upstream: "comment", access: admin },
+  {
+    ...base,
+    prefix: "/v1/reviews/*",
+    exact: true,
+    methods: [...reads, "DELETE"],
+    upstream: "comment",
+    access: user,
+  },
+  { ...base, prefix: "/v1/reviews", upstream: "comment", access: admin },
+  { ...base, prefix: "/v1/carriers", upstream: "cargo", access: admin },
+  { ...base, prefix: "/v1/shipments/by-order", methods: reads, upstream: "cargo", access: user },
+  { ...base, prefix: "/v1/shipments", exact: true, upstream: "cargo", access: admin },
+  // Tracking by code is public (it shows no personal data); recording tracking events is admins'.
+  {
+    ...base,
+    prefix: "/v1/shipments/*",
+    exact: true,
+    methods: reads,
+    upstream: "cargo",
+    access: publicAccess,
+  },
+  { ...base, prefix: "/v1/shipments", upstream: "cargo", access: admin },
+  // Live figures: the event stream passes through as it comes, like an order's.
+  { ...base, prefix: "/v1/admin/dashboard", methods: reads, upstream: "dashboard", access: admin },
+  { ...base, prefix: "/v1/messages/stats", upstream: "message", access: admin },
+  { ...base, prefix: "/v1/messages", upstream: "message", access: user },
 ];
 
-export function matchesPrefix(path: string, prefix: string): boolean {
-  return path === prefix || path.startsWith(prefix.endsWith("/") ? prefix : `${prefix}/`);
+/** Whether `path` is `prefix` or below it; `exact`: only `prefix` itself. A `*` segment matches any one. */
+export function matchesPrefix(path: string, prefix: string, exact = false): boolean {
+  const wanted = prefix.split("/");
+  const given = path.split("/");
+  if (given.length < wanted.length || (exact && given.length !== wanted.length)) return false;
+  return wanted.every((segment, i) => segment === "*" ? given[i] !== "" : segment === given[i]);
 }
 
 /** The entry for a request, or the methods the path allows when none covers its method. */
 export function findRoute(path: string, method: string): { route: Route } | { allowed: string[] } {
   const allowed = new Set<string>();
   for (const route of routes) {
-    if (route.exact ? path !== route.prefix : !matchesPrefix(path, route.prefix)) continue;
+    if (!matchesPrefix(path, route.prefix, route.exact)) continue;
     if (!route.methods || route.methods.includes(method)) return { route };
     for (const m of route.methods) allowed.add(m);
   }

@@ -42,6 +42,7 @@ export const identityEnv = z.object({
     { id: "basket", secret: "basket-dev-secret", scopes: ["catalog:read", "discount:validate"] },
     { id: "order", secret: "order-dev-secret", scopes: ["payment:tokenize"] },
     { id: "message", secret: "message-dev-secret", scopes: ["users:read"] },
+    { id: "dashboard", secret: "dashboard-dev-secret", scopes: ["stats:read"] },
   ]),
 }).superRefine((env, ctx) => {
   if (Boolean(env.ADMIN_EMAIL) !== Boolean(env.ADMIN_PASSWORD)) {

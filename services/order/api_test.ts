@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { z } from "zod";
 import { postgresTargets } from "@multishop/kit/testing";
+import type { ShipmentStatus } from "./domain.ts";
 import { addressBody, type Checkout, eventually, hookable, startCheckout } from "./test_support.ts";
 
 /** A command a test held back goes out as it was, validated when it was first published. */
@@ -267,6 +268,45 @@ for (const target of await postgresTargets()) {
         assert.equal((await call(admin, "GET", "/v1/orders?status=lost")).status, 400);
       });
 
+      await t.step("the shipment's progress: tracking code, shipped, delivered, each once", async () => {
+        const product = await stocked(5);
+        const customer = await shop.customer([{ productId: product.id, quantity: 1 }]);
+        const order = await shop.settled((await shop.place(customer)).body.id);
+        assert.equal(order.status, "confirmed");
+        const shipment = {
+          shipmentId: crypto.randomUUID(),
+          orderId: order.id,
+          userId: customer.userId,
+          trackingCode: "MS7K2P9QXH4R",
+        };
+        const { cargoEvents } = await import("@multishop/kit/contracts/cargo");
+        const report = async (
+          previousStatus: ShipmentStatus,
+          status: ShipmentStatus,
+          id = crypto.randomUUID(),
+        ) =>
+          await shop.bus.publish(
+            "cargo.shipment.status_changed",
+            cargoEvents["cargo.shipment.status_changed"],
+            { ...shipment, previousStatus, status },
+            { id, correlationId: order.id },
+          );
+        const read = async () => (await call(customer.token, "GET", `/v1/orders/${order.id}`)).body;
+        await shop.bus.publish("cargo.shipment.created", cargoEvents["cargo.shipment.created"], {
+          ...shipment,
+          carrierId: crypto.randomUUID(),
+        }, { correlationId: order.id });
+        await eventually(async () => (await read()).trackingCode === shipment.trackingCode, "tracking code");
+        const pickedUp = crypto.randomUUID();
+        await report("created", "picked_up", pickedUp);
+        await eventually(async () => (await read()).status === "shipped", "shipped");
+        await report("created", "picked_up", pickedUp);
+        await report("picked_up", "in_transit");
+        await report("in_transit", "delivered");
+        await eventually(async () => (await read()).status === "delivered", "delivered");
+        assert.equal((await call(customer.token, "POST", `/v1/orders/${order.id}/cancel`)).status, 409);
+      });
+
       await t.step("order counts per status: for admins and the dashboard's client only", async () => {
         const admin = await shop.tokens.admin();
         const counts = await call(admin, "GET", "/v1/orders/stats");
@@ -368,12 +408,14 @@ for (const target of await postgresTargets()) {
           assert.match(response.headers.get("content-type") ?? "", /text\/event-stream/);
           const statuses: string[] = [];
           let buffer = "";
-          for await (const chunk of response.body!.pipeThrough(new TextDecoderStream())) {
+          // The stream goes on after confirmed (shipped and delivered follow), so reading stops there.
+          read: for await (const chunk of response.body!.pipeThrough(new TextDecoderStream())) {
             buffer += chunk;
             for (let end; (end = buffer.indexOf("\n\n")) >= 0; buffer = buffer.slice(end + 2)) {
               const data = buffer.slice(0, end).split("\n").find((line) => line.startsWith("data:"));
               if (!data) continue;
               statuses.push(JSON.parse(data.slice(5)).status);
+              if (statuses.at(-1) === "confirmed") break read;
               if (statuses.length === 1) {
                 await shop.bus.publish(
                   "inventory.reserve",

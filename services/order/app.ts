@@ -61,6 +61,7 @@ const orderSchema = z.object({
   totals: z.object({ subtotal: moneySchema, discount: moneySchema, total: moneySchema }),
   couponCode: z.string().nullable(),
   address: z.object(addressFields),
+  trackingCode: z.string().nullable().openapi({ description: "the shipment's, once there is one" }),
   createdAt: z.string().datetime(),
   updatedAt: z.string().datetime(),
 }).openapi("Order");
@@ -89,6 +90,7 @@ function toOrderJson(order: Order) {
     totals: { subtotal: money(order.subtotal), discount: money(order.discount), total: money(order.total) },
     couponCode: order.couponCode,
     address: order.address,
+    trackingCode: order.trackingCode,
     createdAt: order.createdAt.toISOString(),
     updatedAt: order.updatedAt.toISOString(),
   };
@@ -106,7 +108,7 @@ function pageOf(orders: Order[], limit: number) {
 }
 
 /** Statuses after which the checkout has ended; an event stream closes there (see the route). */
-const streamEnds = new Set<Order["status"]>(["confirmed", "cancelled", "delivered"]);
+const streamEnds = new Set<Order["status"]>(["cancelled", "delivered"]);
 
 export function createOrderApp(deps: OrderAppDeps): App {
   const { orders } = deps;
@@ -341,9 +343,9 @@ export function createOrderApp(deps: OrderAppDeps): App {
       tags: ["orders"],
       ...user,
       summary: "Watch an order's status (server-sent events)",
-      description: "A `status` event with `{status, cancellationReason}` now, then at each change. The " +
-        "stream ends once the checkout has ended (`confirmed` or `cancelled`); later changes (shipping) " +
-        "are seen by opening it again.",
+      description: "A `status` event with `{status, cancellationReason, trackingCode}` now, then at each " +
+        "change: the checkout (`confirmed` or `cancelled`), then shipping (`shipped`, `delivered`). The " +
+        "stream ends once the order is `delivered` or `cancelled`.",
       request: { params: idParam },
       responses: {
         200: { description: "The event stream", content: { "text/event-stream": { schema: z.string() } } },
@@ -359,7 +361,11 @@ export function createOrderApp(deps: OrderAppDeps): App {
         // Polling the order's row sees changes made by any instance of the service, and costs one
         // indexed read per stream per interval.
         while (!stream.aborted) {
-          const status = { status: order.status, cancellationReason: order.cancellationReason };
+          const status = {
+            status: order.status,
+            cancellationReason: order.cancellationReason,
+            trackingCode: order.trackingCode,
+          };
           const data = JSON.stringify(status);
           if (data !== sent) {
             await stream.writeSSE({ event: "status", data, id: order.updatedAt.toISOString() });

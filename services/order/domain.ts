@@ -4,6 +4,7 @@
  * go out. The store persists each step in the transaction that records the reply as handled.
  */
 import { z } from "@hono/zod-openapi";
+import type { shipmentStatus } from "@multishop/kit/contracts/cargo";
 import { discountMessages, inventoryMessages, paymentMessages } from "@multishop/kit/contracts/checkout";
 // The payment service owns the card contract until it moves to the kit's contracts (see its header).
 import { cardInput } from "../payment/contract.ts";
@@ -78,6 +79,8 @@ export interface Order {
   paymentMethodId: string;
   step: Step | null;
   stepDeadline: Date | null;
+  /** The shipment's, once the cargo service created it. */
+  trackingCode: string | null;
   stockReserved: boolean;
   couponReserved: boolean;
   captured: boolean;
@@ -282,4 +285,24 @@ export function cancelByCustomer(order: Order): Transition | undefined {
     ],
     confirmed: false,
   };
+}
+
+/** Where a shipment has got to, as the cargo service reports it. */
+export type ShipmentStatus = z.infer<typeof shipmentStatus>;
+
+/**
+ * The status a shipment's progress moves the order to, or undefined when it changes nothing: the
+ * carrier has it (shipped), or it arrived (delivered). An order only moves forward, so a late or
+ * repeated report cannot take it back; a cancelled order stays cancelled.
+ */
+export function statusAfterShipment(
+  order: Pick<Order, "status">,
+  shipment: ShipmentStatus,
+): OrderStatus | undefined {
+  const moving = shipment === "picked_up" || shipment === "in_transit" || shipment === "out_for_delivery";
+  if (moving && order.status === "confirmed") return "shipped";
+  if (shipment === "delivered" && (order.status === "confirmed" || order.status === "shipped")) {
+    return "delivered";
+  }
+  return undefined;
 }

@@ -1,6 +1,14 @@
 /** The checkout saga's rules: each reply's transition, duplicates and late replies, compensations. */
 import assert from "node:assert/strict";
-import { afterReply, cancel, cancelByCustomer, initialState, type Order, type ReplyType } from "./domain.ts";
+import {
+  afterReply,
+  cancel,
+  cancelByCustomer,
+  initialState,
+  type Order,
+  type ReplyType,
+  statusAfterShipment,
+} from "./domain.ts";
 
 function order(overrides: Partial<Order> = {}): Order {
   return {
@@ -27,6 +35,7 @@ function order(overrides: Partial<Order> = {}): Order {
     },
     paymentMethodId: "pm-1",
     stepDeadline: null,
+    trackingCode: null,
     createdAt: new Date(),
     updatedAt: new Date(),
     ...overrides,
@@ -113,4 +122,18 @@ Deno.test("the customer cancels before shipping only", () => {
   ]);
   assert.equal(cancelByCustomer(order({ status: "shipped", step: null })), undefined);
   assert.equal(cancelByCustomer(order({ status: "cancelled", step: null })), undefined);
+});
+
+Deno.test("shipping moves a confirmed order forward only: shipped, then delivered", () => {
+  const at = (status: Order["status"]) => ({ status });
+  assert.equal(statusAfterShipment(at("confirmed"), "created"), undefined);
+  for (const moving of ["picked_up", "in_transit", "out_for_delivery"] as const) {
+    assert.equal(statusAfterShipment(at("confirmed"), moving), "shipped");
+    assert.equal(statusAfterShipment(at("shipped"), moving), undefined);
+    assert.equal(statusAfterShipment(at("delivered"), moving), undefined, "a late scan does not go back");
+  }
+  assert.equal(statusAfterShipment(at("shipped"), "delivered"), "delivered");
+  assert.equal(statusAfterShipment(at("confirmed"), "delivered"), "delivered", "a missed scan is skipped");
+  assert.equal(statusAfterShipment(at("cancelled"), "delivered"), undefined);
+  assert.equal(statusAfterShipment(at("shipped"), "returned"), undefined);
 });

@@ -20,7 +20,7 @@ import { createServiceClient } from "@multishop/kit/service-client";
 import { createOrderApp } from "./app.ts";
 import { basketClient, paymentClient } from "./clients.ts";
 import { loadOrderConfig, type OrderConfig } from "./config.ts";
-import { consumeOrderReplies } from "./events.ts";
+import { consumeOrderMessages } from "./events.ts";
 import { createOrders } from "./orders.ts";
 import { createOrderStore } from "./store/postgres.ts";
 import { tokenizeScope } from "../payment/contract.ts";
@@ -61,7 +61,7 @@ export async function startOrder(config: OrderConfig, runtime: OrderRuntime) {
     logger,
     stepTimeoutSeconds: config.STEP_TIMEOUT_SECONDS,
   });
-  await consumeOrderReplies(bus, orders);
+  await consumeOrderMessages(bus, orders);
   const resumed = await orders.resume();
   if (resumed > 0) logger.info("checkouts in flight resumed", { orders: resumed });
   const sweep = repeat(config.TIMEOUT_SWEEP_SECONDS * 1000, async () => {

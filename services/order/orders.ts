@@ -5,6 +5,7 @@
  * messages exist together or not at all.
  */
 import type { Principal } from "@multishop/kit/auth";
+import { cargoEvents } from "@multishop/kit/contracts/cargo";
 import { discountMessages, inventoryMessages, paymentMessages } from "@multishop/kit/contracts/checkout";
 import { orderEvents } from "@multishop/kit/contracts/orders";
 import { sha256Hex } from "@multishop/kit/digest";
@@ -24,6 +25,7 @@ import {
   type OrderStatus,
   type PlaceOrderInput,
   type ReplyType,
+  statusAfterShipment,
   stepCommand,
   type Transition,
 } from "./domain.ts";
@@ -269,6 +271,33 @@ export function createOrders(deps: OrdersDeps) {
         changed = true;
       });
       if (changed) outbox.notify();
+    },
+
+    /**
+     * Follows the order's shipment: its tracking code, then shipped and delivered. Handled once
+     * through the inbox; the status change is announced like every other.
+     */
+    async handleShipment(envelope: Envelope): Promise<void> {
+      await handleOnce(sql, orderQueue, envelope, async (tx) => {
+        if (envelope.type === "cargo.shipment.created") {
+          const { orderId, trackingCode } = cargoEvents["cargo.shipment.created"].parse(envelope.payload);
+          if (!await store.lockOrder(tx, orderId)) return;
+          await store.saveShipment(tx, orderId, { trackingCode });
+          return;
+        }
+        const { orderId, trackingCode, status: shipment } = cargoEvents["cargo.shipment.status_changed"]
+          .parse(
+            envelope.payload,
+          );
+        const order = await store.lockOrder(tx, orderId);
+        if (!order) return;
+        const status = statusAfterShipment(order, shipment);
+        await store.saveShipment(tx, orderId, { trackingCode, status });
+        if (status) {
+          await announceStatus(tx, order, order.status, { status, cancellationReason: null }, envelope.id);
+        }
+      });
+      outbox.notify();
     },
 
     /** Cancels orders whose step got no reply before its deadline, `timeout`; returns how many. */

@@ -78,6 +78,7 @@ interface OrderRow {
   payment_method_id: string;
   step: Order["step"];
   step_deadline: Date | null;
+  tracking_code: string | null;
   stock_reserved: boolean;
   coupon_reserved: boolean;
   captured: boolean;
@@ -100,6 +101,7 @@ const toOrder = (row: OrderRow): Order => ({
   paymentMethodId: row.payment_method_id,
   step: row.step,
   stepDeadline: row.step_deadline,
+  trackingCode: row.tracking_code,
   stockReserved: row.stock_reserved,
   couponReserved: row.coupon_reserved,
   captured: row.captured,
@@ -107,7 +109,7 @@ const toOrder = (row: OrderRow): Order => ({
   updatedAt: row.updated_at,
 });
 
-export type NewOrder = Omit<Order, "createdAt" | "updatedAt" | "stepDeadline"> & {
+export type NewOrder = Omit<Order, "createdAt" | "updatedAt" | "stepDeadline" | "trackingCode"> & {
   idempotencyKey: string;
   requestDigest: string;
   stepTimeoutSeconds: number;
@@ -220,6 +222,20 @@ export function createOrderStore(sql: Sql) {
                                else step_deadline end,
           stock_reserved = ${state.stockReserved}, coupon_reserved = ${state.couponReserved},
           captured = ${state.captured}, updated_at = now()
+        where id = ${id}`;
+    },
+
+    /** Records the shipment's tracking code, and the status its progress moved the order to. */
+    async saveShipment(
+      tx: TransactionSql,
+      id: string,
+      change: { trackingCode?: string; status?: OrderStatus },
+    ) {
+      await tx`
+        update orders set
+          tracking_code = coalesce(${change.trackingCode ?? null}, tracking_code),
+          status = coalesce(${change.status ?? null}, status),
+          updated_at = now()
         where id = ${id}`;
     },
 

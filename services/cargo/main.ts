@@ -1,0 +1,99 @@
+/**
+ * The cargo service's process entry: configuration, database, migrations, the outbox relay, order
+ * event consumers, server, shutdown. `startCargo` is also how the all-in-one start and the tests run it.
+ */
+import { type TokenVerifier, verifierFromConfig } from "@multishop/kit/auth";
+import { runMain } from "@multishop/kit/config";
+import { postgresFromConfig } from "@multishop/kit/embedded-postgres";
+import { createLogger, type Logger } from "@multishop/kit/log";
+import {
+  inboxMigration,
+  type MessageBus,
+  messagingFromConfig,
+  outboxMigration,
+  startOutboxRelay,
+} from "@multishop/kit/messaging";
+import { openMigratedPostgres } from "@multishop/kit/migrate";
+import { serveApp, shutdownOnSignal } from "@multishop/kit/serve";
+import { createCargoApp } from "./app.ts";
+import { createCargo } from "./cargo.ts";
+import { type CargoConfig, loadCargoConfig } from "./config.ts";
+import { consumeCargoMessages } from "./events.ts";
+import { createCargoStore } from "./store/postgres.ts";
+
+export interface CargoRuntime {
+  postgres: { url: string; maxConnections: number };
+  /** Where order events come from and shipment events go. */
+  bus: MessageBus;
+  logger: Logger;
+  /** Defaults to identity's published keys (AUTH_JWKS_URL); tests sign their own tokens. */
+  verifyToken?: TokenVerifier;
+  /** Defaults to random codes; tests force a clash. */
+  trackingCode?: () => string;
+}
+
+export async function startCargo(config: CargoConfig, runtime: CargoRuntime) {
+  const { bus, logger } = runtime;
+  const sql = await openMigratedPostgres(runtime.postgres, {
+    service: "cargo",
+    folder: new URL("./migrations/", import.meta.url),
+    extra: [outboxMigration, inboxMigration],
+    logger,
+  });
+  const store = createCargoStore(sql);
+  const relay = startOutboxRelay({ sql, publisher: bus, logger });
+  const cargo = createCargo({
+    sql,
+    store,
+    outbox: relay,
+    logger,
+    sender: {
+      name: config.CARGO_SENDER_NAME,
+      phone: config.CARGO_SENDER_PHONE,
+      email: config.CARGO_SENDER_EMAIL,
+      country: config.CARGO_SENDER_COUNTRY,
+      city: config.CARGO_SENDER_CITY,
+      district: config.CARGO_SENDER_DISTRICT,
+      line1: config.CARGO_SENDER_LINE1,
+      zipCode: config.CARGO_SENDER_ZIP_CODE,
+    },
+    defaultCarrier: config.CARGO_DEFAULT_CARRIER,
+    trackingCode: runtime.trackingCode,
+  });
+  await consumeCargoMessages(bus, cargo);
+  const app = createCargoApp({
+    cargo,
+    verifyToken: runtime.verifyToken ?? verifierFromConfig(config),
+    logger,
+    bodyLimitBytes: config.BODY_LIMIT_BYTES,
+    readiness: { postgres: store.ping, messaging: bus.ping },
+  });
+  return {
+    app,
+    store,
+    cargo,
+    async close() {
+      await relay.stop();
+      await sql.end({ timeout: 5 });
+    },
+  };
+}
+
+if (import.meta.main) {
+  await runMain(async () => {
+    const config = loadCargoConfig();
+    const logger = createLogger("cargo", config.LOG_LEVEL);
+    const postgres = await postgresFromConfig(config, "cargo");
+    const bus = await messagingFromConfig(config, logger);
+    const cargo = await startCargo(config, { postgres, bus, logger });
+    const server = serveApp(cargo.app, { hostname: config.HOST, port: config.PORT });
+    logger.info("cargo listening", { url: server.url, postgres: postgres.description });
+    // The bus closes first, so no order event is handled after the database has gone.
+    await shutdownOnSignal({
+      servers: [server],
+      closers: [() => bus.close(), cargo.close, postgres.stop],
+      logger,
+      timeoutMs: config.SHUTDOWN_TIMEOUT_MS,
+    });
+  });
+}

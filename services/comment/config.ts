@@ -1,0 +1,22 @@
+/** The comment service's configuration; every variable is optional and the defaults run the embedded mode. */
+import { z } from "zod";
+import { authEnv, commonEnv, loadConfig, port, positiveInt, postgresEnv } from "@multishop/kit/config";
+import { messagingEnv } from "@multishop/kit/messaging";
+
+export const commentEnv = z.object({
+  ...commonEnv,
+  ...postgresEnv,
+  ...authEnv,
+  ...messagingEnv,
+  PORT: port(5010),
+  /**
+   * How long browsers and the edge may keep a product's public reviews and rating. Short: a review a
+   * moderator approves shows up within this long.
+   */
+  CACHE_MAX_AGE_SECONDS: positiveInt(30),
+  CACHE_SHARED_MAX_AGE_SECONDS: positiveInt(60),
+});
+
+export type CommentConfig = z.infer<typeof commentEnv>;
+
+export const loadCommentConfig = (env?: Record<string, string | undefined>) => loadConfig(commentEnv, env);

@@ -1,0 +1,209 @@
+/**
+ * Starts the comment service for a test against one PostgreSQL target, on the in-process bus or on
+ * a real RabbitMQ (an exchange and queues of the test's own), with the review events it publishes
+ * collected and helpers that send the order service's events as the order service does.
+ */
+import { connect } from "amqplib";
+import { orderEvents, type orderStatus } from "@multishop/kit/contracts/orders";
+import { createLogger } from "@multishop/kit/log";
+import {
+  connectRabbitMq,
+  createEnvelope,
+  createInProcessBus,
+  type Envelope,
+  type MessageBus,
+} from "@multishop/kit/messaging";
+import { type PostgresTarget, serveForTest, testTokenIssuer, waitFor } from "@multishop/kit/testing";
+import type { z } from "zod";
+import { loadCommentConfig } from "./config.ts";
+import { startComment } from "./main.ts";
+
+/**
+ * Several connections on a real server, so that concurrent submits really run at once there;
+ * PGlite serves one connection, and its pool serialises them.
+ */
+const realPoolSize = 10;
+
+const logger = createLogger("comment", "silent");
+
+/**
+ * RabbitMQ on an exchange of the test's own, with queue names of its own, so that neither another
+ * test nor a running shop meets its messages; `close` removes what it declared.
+ */
+async function testRabbitMq(url: string): Promise<MessageBus> {
+  const run = crypto.randomUUID().slice(0, 8);
+  const exchange = `multishop.test.${run}`;
+  const bus = await connectRabbitMq(url, { logger, exchange, retryDelaysMs: [20, 50, 100] });
+  const queues = new Set<string>();
+  return {
+    publish: bus.publish.bind(bus),
+    ping: bus.ping.bind(bus),
+    subscribe(queue, pattern, handler) {
+      const name = `test.${queue}.${run}`;
+      queues.add(name);
+      return bus.subscribe(name, pattern, handler);
+    },
+    async close() {
+      await bus.close();
+      const connection = await connect(url);
+      const channel = await connection.createChannel();
+      for (const queue of queues) {
+        await channel.deleteQueue(queue);
+        await channel.deleteQueue(`${queue}.dead`);
+      }
+      await channel.deleteExchange(exchange);
+      await channel.deleteExchange(`${exchange}.dead`);
+      await connection.close();
+    },
+  };
+}
+
+type OrderEvent = keyof typeof orderEvents;
+
+/** `amqpUrl` runs the service on that RabbitMQ; without it, on the in-process bus. */
+export async function startTestComment(target: PostgresTarget, options: { amqpUrl?: string } = {}) {
+  const tokens = await testTokenIssuer();
+  const closers: (() => Promise<unknown>)[] = [];
+  const closeAll = async () => {
+    for (const close of closers.reverse()) await close();
+  };
+  try {
+    const database = await target.open();
+    closers.push(database.close);
+    const bus = options.amqpUrl
+      ? await testRabbitMq(options.amqpUrl)
+      : createInProcessBus({ logger, retryDelaysMs: [5, 5] });
+    closers.push(() => bus.close());
+    const published: Envelope[] = [];
+    await bus.subscribe("test-review-events", "comment.review.#", (envelope) => {
+      published.push(envelope);
+      return Promise.resolve();
+    });
+    const poolSize = database.maxConnections > 1 ? realPoolSize : 1;
+    const comment = await startComment(loadCommentConfig({ LOG_LEVEL: "silent" }), {
+      postgres: { url: database.url, maxConnections: poolSize },
+      bus,
+      logger,
+      verifyToken: tokens.verifyToken,
+    });
+    closers.push(comment.close);
+    const server = serveForTest(comment.app);
+    closers.push(server.close);
+
+    /** Calls the service; `raw` sends a body as it is, `contentType` overrides application/json. */
+    const call = async (
+      method: string,
+      path: string,
+      options: { token?: string; body?: unknown; raw?: string; contentType?: string } = {},
+    ) => {
+      const headers: Record<string, string> = {};
+      if (options.token) headers.authorization = `Bearer ${options.token}`;
+      const body = options.raw ?? (options.body === undefined ? undefined : JSON.stringify(options.body));
+      if (body !== undefined) headers["content-type"] = options.contentType ?? "application/json";
+      const response = await fetch(`${server.url}${path}`, { method, headers, body });
+      const text = await response.text();
+      return {
+        status: response.status,
+        headers: response.headers,
+        text,
+        body: text ? JSON.parse(text) : undefined,
+      };
+    };
+
+    return {
+      url: server.url,
+      tokens,
+      call,
+      /** Every review event the service published, oldest first. */
+      published,
+      /** A customer's token, carrying `username` as identity's tokens do. */
+      customer: (userId: string = crypto.randomUUID(), username = `shopper-${userId.slice(0, 8)}`) =>
+        tokens.sign(userId, { roles: ["customer"], preferred_username: username }),
+      admin: () =>
+        tokens.sign(crypto.randomUUID(), { roles: ["customer", "admin"], preferred_username: "moderator" }),
+      /** Publishes an order service event on the bus, as the order service does. */
+      sendOrderEvent: <T extends OrderEvent>(type: T, payload: z.input<(typeof orderEvents)[T]>) =>
+        bus.publish(type, orderEvents[type], payload, { correlationId: payload.orderId }),
+      /**
+       * Hands an order service event to the service's handler and waits until it is handled; the
+       * same `id` twice is a redelivery. The order of deliveries is the test's.
+       */
+      handleOrderEvent<T extends OrderEvent>(
+        type: T,
+        payload: z.input<(typeof orderEvents)[T]>,
+        id?: string,
+      ) {
+        const envelope = createEnvelope(type, payload, { id, correlationId: payload.orderId });
+        return type === "order.confirmed"
+          ? comment.reviews.orderConfirmed(envelope)
+          : comment.reviews.orderStatusChanged(envelope);
+      },
+      close: closeAll,
+    };
+  } catch (error) {
+    await closeAll();
+    throw error;
+  }
+}
+
+export type TestComment = Awaited<ReturnType<typeof startTestComment>>;
+
+/** `order.confirmed` for `userId`'s order of one of each of `productIds`, as the order service writes it. */
+export function orderConfirmed(orderId: string, userId: string, productIds: string[]) {
+  return {
+    orderId,
+    userId,
+    lines: productIds.map((productId) => ({
+      productId,
+      name: "Linen shirt",
+      unitPrice: { amount: 4_900, currency: "USD" },
+      quantity: 1,
+    })),
+    address: {
+      name: "Ada",
+      surname: "Lovelace",
+      email: "ada@example.com",
+      phone: "+44 20 7946 0000",
+      country: "United Kingdom",
+      city: "London",
+      district: "Marylebone",
+      line1: "12 St James's Square",
+      line2: null,
+      zipCode: "SW1Y 4JH",
+    },
+    total: { amount: 4_900 * productIds.length, currency: "USD" },
+  };
+}
+
+type OrderStatus = z.infer<typeof orderStatus>;
+
+/** `order.status_changed` of `userId`'s order, from `previousStatus` to `status`. */
+export function orderStatusChanged(
+  orderId: string,
+  userId: string,
+  status: OrderStatus,
+  previousStatus: OrderStatus | null,
+) {
+  return {
+    orderId,
+    userId,
+    status,
+    previousStatus,
+    cancellationReason: status === "cancelled" ? "user_cancelled" : null,
+  };
+}
+
+/** Waits for `check` to hold; the bus and the outbox relay deliver asynchronously. */
+export const eventually = (what: string, check: () => boolean | Promise<boolean>) =>
+  waitFor(what, check, 10_000);
+
+/** A review body; `overrides` set or replace its fields. */
+export const reviewBody = (overrides: Record<string, unknown> = {}) => ({
+  rating: 4,
+  title: "Warm and well made",
+  text: "Wore it all winter.\nThe seams held up.",
+  ...overrides,
+});
+
+/** A product id (a catalog UUID) no other test uses. */
+export const newProductId = () => crypto.randomUUID();
