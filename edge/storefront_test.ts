@@ -169,28 +169,53 @@ Deno.test("storefront aggregates in workerd", async (t) => {
       }
     });
 
-    await t.step(
-      "product: the product with its availability; the review part's service does not exist yet",
-      async () => {
-        fixture.inventory.respond = (_request, seen) =>
-          Response.json({ items: [{ productId: ids.pan, available: 7, inStock: true }], asked: seen.path });
-        const before = catalog.seen.length;
-        const response = await call(`/v1/storefront/products/${ids.pan}`, {
-          headers: { "x-request-id": "pp-1" },
-        });
-        assert.equal(response.status, 200);
-        assert.equal(response.headers.get("cache-control"), "public, max-age=30, s-maxage=60");
-        assert.deepEqual(await response.json(), {
-          product,
-          availability: { productId: ids.pan, available: 7, inStock: true },
-          reviews: null,
-          missing: ["reviews"],
-        });
-        assert.equal(fixture.inventory.seen.at(-1)!.path, `/v1/inventory?productIds=${ids.pan}`);
-        assert.deepEqual(catalog.seen.slice(before).map((s) => s.path), [`/v1/products/${ids.pan}`]);
-        assert.equal(catalog.seen.at(-1)!.headers.get("x-request-id"), "pp-1");
-      },
-    );
+    await t.step("product: the product with its availability, rating and newest reviews", async () => {
+      fixture.inventory.respond = (_request, seen) =>
+        Response.json({ items: [{ productId: ids.pan, available: 7, inStock: true }], asked: seen.path });
+      const rating = { average: 4.5, count: 2, distribution: { "1": 0, "2": 0, "3": 0, "4": 1, "5": 1 } };
+      const review = {
+        id: "r-1",
+        rating: 5,
+        title: "Great pan",
+        text: "Heats evenly.",
+        verifiedPurchase: true,
+      };
+      fixture.comment.respond = (_request, seen) =>
+        Response.json(
+          seen.path.endsWith("/rating") ? rating : { items: [review], nextCursor: null, total: 1 },
+        );
+      const before = catalog.seen.length;
+      const response = await call(`/v1/storefront/products/${ids.pan}`, {
+        headers: { "x-request-id": "pp-1" },
+      });
+      assert.equal(response.status, 200);
+      assert.equal(response.headers.get("cache-control"), "public, max-age=30, s-maxage=60");
+      assert.deepEqual(await response.json(), {
+        product,
+        availability: { productId: ids.pan, available: 7, inStock: true },
+        rating,
+        reviews: [review],
+        missing: [],
+      });
+      assert.equal(fixture.inventory.seen.at(-1)!.path, `/v1/inventory?productIds=${ids.pan}`);
+      assert.deepEqual(fixture.comment.seen.slice(-2).map((s) => s.path).sort(), [
+        `/v1/products/${ids.pan}/rating`,
+        `/v1/products/${ids.pan}/reviews?sort=newest&limit=3`,
+      ]);
+      assert.deepEqual(catalog.seen.slice(before).map((s) => s.path), [`/v1/products/${ids.pan}`]);
+      assert.equal(catalog.seen.at(-1)!.headers.get("x-request-id"), "pp-1");
+    });
+
+    await t.step("product: reviews down, the rest of the page is served and not cached", async () => {
+      fixture.comment.respond = () => new Response("down", { status: 503 });
+      const response = await call(`/v1/storefront/products/${ids.pan}`);
+      assert.equal(response.status, 200);
+      assert.equal(response.headers.get("cache-control"), "no-store");
+      const page = await response.json();
+      assert.deepEqual(page.product, product);
+      assert.deepEqual([page.rating, page.reviews], [null, null]);
+      assert.deepEqual(page.missing, ["rating", "reviews"]);
+    });
 
     await t.step("product: an unknown product is the catalog's 404, as the edge's problem", async () => {
       const unknown = "00000000-0000-4000-8000-000000000000";

@@ -246,16 +246,29 @@ const productExtraSchemas: Record<ProductExtra, unknown> = {
     },
     description: "Stock from the inventory service; null when it could not be asked",
   },
-  reviews: {
+  rating: {
     type: ["object", "null"],
-    description: "The review summary from the comment service; null until that service is part of the shop",
+    properties: {
+      average: { type: ["number", "null"], description: "one decimal; null without approved reviews" },
+      count: { type: "integer" },
+      distribution: {
+        type: "object",
+        additionalProperties: { type: "integer" },
+        description: "by stars, 1-5",
+      },
+    },
+    description: "The approved reviews' summary from the comment service; null when it could not be asked",
+  },
+  reviews: {
+    ...nullableList("PublicReview"),
+    description: "The 3 newest approved reviews from the comment service; null when it could not be asked",
   },
 };
 
 const missingList = (names: string[]) => ({
   type: "array",
   items: { type: "string", enum: names },
-  description: "The parts that are null: their service failed or is not part of the shop yet",
+  description: "The parts that are null because their service failed",
 });
 
 /** The paths the edge answers itself: storefront aggregates, its administration and its documentation. */
@@ -285,7 +298,7 @@ function edgeDocument() {
           summary: "A product page in one call",
           description:
             "The product with its category and brand (required: the catalog's 404 is the page's), " +
-            `its availability and its review summary. ${partial}`,
+            `its availability, its rating and its newest reviews. ${partial}`,
           parameters: [{
             name: "id",
             in: "path",

@@ -28,6 +28,10 @@ export const shopEnv = z.object({
   COMMENT_PORT: port(5010),
   MESSAGE_PORT: port(5011),
   DASHBOARD_PORT: port(5012),
+  /** The services' databases on POSTGRES_URL are `<prefix>_<service>`; tests use a prefix of their own. */
+  DATABASE_PREFIX: z.string().regex(/^[a-z][a-z0-9_]{0,40}$/, "lower-case letters, digits and _").default(
+    "multishop",
+  ),
   ADMIN_EMAIL: z.email().optional(),
   ADMIN_PASSWORD: z.string().optional(),
 });
@@ -55,7 +59,7 @@ export interface ServiceDatabase {
 /** The service's own database: embedded PGlite under the data folder, or its own database on POSTGRES_URL. */
 export async function serviceDatabase(config: ShopConfig, service: string): Promise<ServiceDatabase> {
   if (config.POSTGRES_URL) {
-    const url = serviceDatabaseUrl(config.POSTGRES_URL, service);
+    const url = serviceDatabaseUrl(config.POSTGRES_URL, service, config.DATABASE_PREFIX);
     await ensureDatabase(url);
     const shown = new URL(url);
     shown.password = shown.password ? "***" : "";

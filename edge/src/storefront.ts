@@ -8,7 +8,7 @@ import type { Context, Hono } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { z } from "zod";
 import type { EdgeEnv } from "./app.ts";
-import { type EdgeConfig, type UpstreamName, upstreamUrl } from "./config.ts";
+import { type UpstreamName, upstreamUrl } from "./config.ts";
 import { downstreamResponse } from "./proxy.ts";
 import { callUpstream, configuredPolicy } from "./resilience.ts";
 import type { Route } from "./routes.ts";
@@ -28,7 +28,7 @@ export const homeParts = {
 
 export type HomePart = keyof typeof homeParts;
 
-/** Where an optional part of the product page comes from, once its service is part of the shop. */
+/** Where an optional part of the product page comes from. */
 interface PartSource {
   upstream: UpstreamName;
   path: string;
@@ -36,30 +36,44 @@ interface PartSource {
   pick?: (body: unknown) => unknown;
 }
 
-export type ProductExtra = "availability" | "reviews";
+export type ProductExtra = "availability" | "rating" | "reviews";
 
 /**
- * The product page's optional parts. Each is fetched only where its service is configured; until then
- * it is null and named in `missing`. Once the inventory service exists (an "inventory" upstream with
- * an optional INVENTORY_URL in config.ts), its line becomes, for example:
- *
- *     { name: "availability", source: (config, id) =>
- *       config.INVENTORY_URL ? { upstream: "inventory", path: `/v1/inventory?productIds=${id}` } : undefined },
+ * The product page's optional parts, each from the service that owns it: stock from the inventory,
+ * the rating summary and the newest approved reviews from the comment service.
  */
 export const productExtras: {
   name: ProductExtra;
-  source: (config: EdgeConfig, productId: string) => PartSource | undefined;
+  source: (productId: string) => PartSource;
 }[] = [
   {
     name: "availability",
-    source: (_config, productId) => ({
+    source: (productId) => ({
       upstream: "inventory",
       path: `/v1/inventory?productIds=${encodeURIComponent(productId)}`,
       pick: (body) => availabilityAnswer.parse(body).items[0],
     }),
   },
-  { name: "reviews", source: () => undefined },
+  {
+    name: "rating",
+    source: (productId) => ({
+      upstream: "comment",
+      path: `/v1/products/${encodeURIComponent(productId)}/rating`,
+      pick: (body) => ratingAnswer.parse(body),
+    }),
+  },
+  {
+    name: "reviews",
+    source: (productId) => ({
+      upstream: "comment",
+      path: `/v1/products/${encodeURIComponent(productId)}/reviews?sort=newest&limit=${reviewsOnProductPage}`,
+      pick: (body) => list.parse(body).items,
+    }),
+  },
 ];
+
+/** The newest approved reviews a product page shows; the rest are a click (and a paged list) away. */
+const reviewsOnProductPage = 3;
 
 /** Aggregates are public and cacheable by browsers and shared caches, but briefly: they mix sources. */
 const aggregateCacheControl = "public, max-age=30, s-maxage=60";
@@ -111,6 +125,11 @@ async function getJson(c: EdgeContext, upstream: UpstreamName, path: string): Pr
 }
 
 const list = z.object({ items: z.array(z.unknown()) });
+const ratingAnswer = z.object({
+  average: z.number().nullable(),
+  count: z.number().int(),
+  distribution: z.record(z.string(), z.number().int()),
+});
 const availabilityAnswer = z.object({
   items: z.tuple([z.object({ productId: z.string(), available: z.number().int(), inStock: z.boolean() })]),
 });
@@ -123,50 +142,44 @@ async function getItems(c: EdgeContext, path: string): Promise<unknown[]> {
 
 interface Gathered<K extends string> {
   values: Record<K, unknown>;
-  /** Parts that are null: their service failed or is not part of the shop yet. */
+  /** Parts that are null because their service failed. */
   missing: K[];
-  /** How many of the missing parts failed (rather than having no service to ask). */
-  failed: number;
 }
 
 /**
- * Fetches the parts in parallel and never throws: a part whose fetch fails, or that has no fetch
- * because its service is not configured, is null and named in `missing`. Failures are logged with the
- * request id, since the client only sees that a part is missing.
+ * Fetches the parts in parallel and never throws: a part whose fetch fails is null and named in
+ * `missing`. Failures are logged with the request id, since the client only sees that a part is missing.
  */
 async function gather<K extends string>(
   c: EdgeContext,
-  parts: [K, (() => Promise<unknown>) | undefined][],
+  parts: [K, () => Promise<unknown>][],
 ): Promise<Gathered<K>> {
-  const results = await Promise.allSettled(parts.map(([, fetchPart]) => fetchPart?.()));
-  const gathered: Gathered<K> = { values: {} as Record<K, unknown>, missing: [], failed: 0 };
-  parts.forEach(([name, fetchPart], index) => {
+  const results = await Promise.allSettled(parts.map(([, fetchPart]) => fetchPart()));
+  const gathered: Gathered<K> = { values: {} as Record<K, unknown>, missing: [] };
+  parts.forEach(([name], index) => {
     const result = results[index];
-    if (fetchPart && result.status === "fulfilled") {
+    if (result.status === "fulfilled") {
       gathered.values[name] = result.value;
       return;
     }
     gathered.values[name] = null;
     gathered.missing.push(name);
-    if (result.status === "rejected") {
-      gathered.failed++;
-      console.warn(JSON.stringify({
-        message: "storefront part missing",
-        requestId: c.get("requestId"),
-        part: name,
-        reason: result.reason instanceof Error ? result.reason.message : String(result.reason),
-      }));
-    }
+    console.warn(JSON.stringify({
+      message: "storefront part missing",
+      requestId: c.get("requestId"),
+      part: name,
+      reason: result.reason instanceof Error ? result.reason.message : String(result.reason),
+    }));
   });
   return gathered;
 }
 
 /**
- * A whole page is cached as aggregates are; a page with a part missing because its service failed is
- * not, so that it is whole again as soon as the service is.
+ * A whole page is cached as aggregates are; a page with a part missing is not, so that it is whole
+ * again as soon as the failed service is.
  */
 function cacheControl(gathered: Gathered<string>): string {
-  return gathered.failed > 0 ? "no-store" : aggregateCacheControl;
+  return gathered.missing.length > 0 ? "no-store" : aggregateCacheControl;
 }
 
 const upstreamProblem = z.object({
@@ -234,20 +247,16 @@ export function registerStorefront(app: Hono<EdgeEnv>): void {
         errors: [{ field: "path.id", reason: "must be an id" }],
       });
     }
-    const config = c.get("config");
     const [product, extras] = await Promise.all([
       getProduct(c, id),
       gather(
         c,
         productExtras.map(({ name, source }) => {
-          const from = source(config, id);
-          return [
-            name,
-            from && (async () => {
-              const body = await getJson(c, from.upstream, from.path);
-              return from.pick ? from.pick(body) : body;
-            }),
-          ];
+          const from = source(id);
+          return [name, async () => {
+            const body = await getJson(c, from.upstream, from.path);
+            return from.pick ? from.pick(body) : body;
+          }];
         }),
       ),
     ]);

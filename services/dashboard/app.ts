@@ -64,12 +64,14 @@ export function createDashboardApp(deps: DashboardAppDeps): App {
       path: "/v1/admin/dashboard",
       ...adminOnly,
       summary: "The shop's figures now",
-      description: "Kept in memory and read again from their services on every change they announce " +
-        "and on a schedule; a service that cannot be read is listed in `unavailable`.",
+      description: "Read from their services now; a service that cannot be read is listed in " +
+        "`unavailable` and its figures are the last ones read.",
       responses: { 200: jsonResponse(figuresSchema, "The figures"), ...problems(401, 403) },
     }),
     async (c) => {
       c.header("cache-control", "no-store");
+      // Read again now: no event announces some changes (a seed, a new category).
+      await dashboard.refreshAll();
       return c.json(await dashboard.figures(), 200);
     },
   );
@@ -89,7 +91,8 @@ export function createDashboardApp(deps: DashboardAppDeps): App {
       },
     }),
     async (c) => {
-      await dashboard.ready();
+      // The first event shows the figures as they are now, not as the last event or refresh left them.
+      await dashboard.refreshAll();
       return streamSSE(c, async (stream) => {
         const watch = dashboard.watch();
         stream.onAbort(watch.close);

@@ -44,10 +44,13 @@ export async function dropDatabase(url: string): Promise<void> {
   }
 }
 
-/** The URL of a service's own database on a shared server: same credentials, database `multishop_<service>`. */
-export function serviceDatabaseUrl(serverUrl: string, service: string): string {
+/**
+ * The URL of a service's own database on a shared server: same credentials, database
+ * `<prefix>_<service>` (`multishop_order`).
+ */
+export function serviceDatabaseUrl(serverUrl: string, service: string, prefix = "multishop"): string {
   const url = new URL(serverUrl);
-  url.pathname = `/multishop_${service}`;
+  url.pathname = `/${prefix}_${service}`;
   return url.toString();
 }
 

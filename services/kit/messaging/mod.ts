@@ -10,7 +10,13 @@ import type { MessageBus } from "./types.ts";
 
 export type * from "./types.ts";
 export { createEnvelope, InvalidEnvelopeError, InvalidPayloadError, parseEnvelope } from "./envelope.ts";
-export { connectRabbitMq, MessagingUnavailableError, type RabbitMqOptions } from "./rabbitmq.ts";
+export {
+  connectRabbitMq,
+  MessagingUnavailableError,
+  type RabbitMqOptions,
+  retryQueueName,
+} from "./rabbitmq.ts";
+export { defaultRetryDelaysMs } from "./retry.ts";
 export {
   createInProcessBus,
   type DeadLetter,

@@ -32,6 +32,8 @@ export interface RabbitMqOptions {
   reconnectDelayMs?: { initial: number; max: number };
   /** Tries at the first connection before giving up; a later outage is retried without end. */
   connectAttempts?: number;
+  /** Put before every queue's name, so that runs sharing a broker (end-to-end tests) keep to their own queues. */
+  queuePrefix?: string;
 }
 
 /** The broker cannot take the request now (not connected, blocked, closed, or it refused the message). */
@@ -58,6 +60,7 @@ export async function connectRabbitMq(url: string, {
   retryDelaysMs = defaultRetryDelaysMs,
   reconnectDelayMs = { initial: 500, max: 30_000 },
   connectAttempts = 5,
+  queuePrefix = "",
 }: RabbitMqOptions): Promise<MessageBus> {
   const broker = redact(url);
   const subscriptions: Subscription[] = [];
@@ -281,7 +284,7 @@ export async function connectRabbitMq(url: string, {
     },
 
     async subscribe(queue, pattern, handler) {
-      const subscription = { queue, patterns: [pattern].flat(), handler };
+      const subscription = { queue: `${queuePrefix}${queue}`, patterns: [pattern].flat(), handler };
       await consume(connected(`subscribe ${queue}`).model, subscription);
       // Only now, so a reconnection re-subscribes exactly what succeeded.
       subscriptions.push(subscription);
