@@ -4,13 +4,14 @@
  */
 import type { Principal } from "@multishop/kit/auth";
 import { ProblemError, problemResponse } from "@multishop/kit/problem";
+import { nextTraceparent } from "@multishop/kit/trace";
 import { type Context, Hono } from "hono";
 import { checkAccess, edgeVerifier } from "./auth.ts";
 import { cachedFetch, purgeCache } from "./cache.ts";
 import { type EdgeBindings, type EdgeConfig, edgeConfig, upstreamUrl } from "./config.ts";
 import { registerDocs } from "./docs.ts";
 import type { ExecutionContext } from "./platform.ts";
-import { downstreamResponse, nextTraceparent, upstreamRequest } from "./proxy.ts";
+import { downstreamResponse, upstreamRequest } from "./proxy.ts";
 import { takeToken } from "./ratelimit.ts";
 import { callUpstream, configuredPolicy } from "./resilience.ts";
 import { registerStorefront } from "./storefront.ts";

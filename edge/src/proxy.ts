@@ -75,14 +75,3 @@ export function downstreamResponse(response: Response, upstream: string): Respon
  * W3C trace context: a caller's trace id is kept and this hop gets a new span id; without one the
  * edge starts a trace.
  */
-export function nextTraceparent(incoming: string | null): string {
-  const span = hex(8);
-  const match = incoming && /^00-([0-9a-f]{32})-[0-9a-f]{16}-([0-9a-f]{2})$/.exec(incoming);
-  if (match && !/^0+$/.test(match[1])) return `00-${match[1]}-${span}-${match[2]}`;
-  return `00-${hex(16)}-${span}-01`;
-}
-
-function hex(bytes: number): string {
-  return Array.from(crypto.getRandomValues(new Uint8Array(bytes)), (b) => b.toString(16).padStart(2, "0"))
-    .join("");
-}

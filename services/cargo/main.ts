@@ -10,7 +10,7 @@ import {
   inboxMigration,
   type MessageBus,
   messagingFromConfig,
-  outboxMigration,
+  outboxMigrations,
   startOutboxRelay,
 } from "@multishop/kit/messaging";
 import { openMigratedPostgres } from "@multishop/kit/migrate";
@@ -37,7 +37,7 @@ export async function startCargo(config: CargoConfig, runtime: CargoRuntime) {
   const sql = await openMigratedPostgres(runtime.postgres, {
     service: "cargo",
     folder: new URL("./migrations/", import.meta.url),
-    extra: [outboxMigration, inboxMigration],
+    extra: [...outboxMigrations, inboxMigration],
     logger,
   });
   const store = createCargoStore(sql);

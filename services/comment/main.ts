@@ -11,7 +11,7 @@ import {
   inboxMigration,
   type MessageBus,
   messagingFromConfig,
-  outboxMigration,
+  outboxMigrations,
   startOutboxRelay,
 } from "@multishop/kit/messaging";
 import { openMigratedPostgres } from "@multishop/kit/migrate";
@@ -36,7 +36,7 @@ export async function startComment(config: CommentConfig, runtime: CommentRuntim
   const sql = await openMigratedPostgres(runtime.postgres, {
     service: "comment",
     folder: new URL("./migrations/", import.meta.url),
-    extra: [outboxMigration, inboxMigration],
+    extra: [...outboxMigrations, inboxMigration],
     logger,
   });
   const store = createCommentStore(sql);

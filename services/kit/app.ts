@@ -12,6 +12,7 @@ import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { authenticate, type Principal, type TokenVerifier } from "./auth.ts";
 import { describeError, type Logger } from "./log.ts";
 import { type FieldError, ProblemError, problemResponse } from "./problem.ts";
+import { inSpan } from "./trace_context.ts";
 import { fieldErrors } from "./validation.ts";
 
 export type AppEnv = { Variables: { requestId: string; principal?: Principal } };
@@ -58,6 +59,8 @@ export function createApp(options: AppOptions): App {
   const { logger } = options;
 
   app.use(requestId({ headerName: "X-Request-Id", generator: () => crypto.randomUUID() }));
+  // Everything the request does (log lines, messages published) is a span of the caller's trace.
+  app.use((c, next) => inSpan(c.req.header("traceparent"), next));
   app.use(async (c, next) => {
     const started = performance.now();
     await next();

@@ -123,6 +123,19 @@ Deno.test("one structured log line per request, with the request id and the user
   assert.match(generated.headers.get("x-request-id") ?? "", /^[0-9a-f-]{36}$/);
 });
 
+Deno.test("a request's log line names the caller's trace; without one, a trace of its own", async () => {
+  const { app, logger } = await testApp();
+  const traceId = "4bf92f3577b34da6a3ce929d0e0e4736";
+  await (await app.request("/nothing", { headers: { traceparent: `00-${traceId}-00f067aa0ba902b7-01` } }))
+    .body
+    ?.cancel();
+  await (await app.request("/nothing")).body?.cancel();
+  const [traced, untraced] = logger.lines.filter((line) => line.message === "request");
+  assert.equal(traced.traceId, traceId);
+  assert.match(String(untraced.traceId), /^[0-9a-f]{32}$/);
+  assert.notEqual(untraced.traceId, traceId);
+});
+
 Deno.test("role guard: 401 without a token, 403 without the role, 401 for a bad token", async () => {
   const { app, sign } = await testApp();
   assert.equal((await app.request("/admin")).status, 401);

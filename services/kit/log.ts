@@ -1,4 +1,9 @@
-/** Structured logging: one JSON object per line on stdout, so any log shipper can read it. */
+/**
+ * Structured logging: one JSON object per line on stdout, so any log shipper can read it. A line
+ * written in a request's or a message's span names its trace (`traceId`).
+ */
+import { traceIdOf } from "./trace.ts";
+import { currentTraceparent } from "./trace_context.ts";
 
 export type LogLevel = "debug" | "info" | "warn" | "error" | "silent";
 export type LogFields = Record<string, unknown>;
@@ -19,7 +24,15 @@ export function createLogger(
 ): Logger {
   const emit = (lineLevel: Exclude<LogLevel, "silent">) => (message: string, fields: LogFields = {}) => {
     if (rank[lineLevel] < rank[level]) return;
-    write(JSON.stringify({ time: new Date().toISOString(), level: lineLevel, service, message, ...fields }));
+    const traceparent = currentTraceparent();
+    write(JSON.stringify({
+      time: new Date().toISOString(),
+      level: lineLevel,
+      service,
+      message,
+      ...(traceparent && { traceId: traceIdOf(traceparent) }),
+      ...fields,
+    }));
   };
   return { debug: emit("debug"), info: emit("info"), warn: emit("warn"), error: emit("error") };
 }

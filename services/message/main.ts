@@ -9,7 +9,7 @@ import { createLogger, type Logger } from "@multishop/kit/log";
 import {
   type MessageBus,
   messagingFromConfig,
-  outboxMigration,
+  outboxMigrations,
   startOutboxRelay,
 } from "@multishop/kit/messaging";
 import { openMigratedPostgres } from "@multishop/kit/migrate";
@@ -35,7 +35,7 @@ export async function startMessage(config: MessageConfig, runtime: MessageRuntim
   const sql = await openMigratedPostgres(runtime.postgres, {
     service: "message",
     folder: new URL("./migrations/", import.meta.url),
-    extra: [outboxMigration],
+    extra: [...outboxMigrations],
     logger,
   });
   const store = createMessageStore(sql);

@@ -11,7 +11,7 @@ import {
   inboxMigration,
   type MessageBus,
   messagingFromConfig,
-  outboxMigration,
+  outboxMigrations,
   startOutboxRelay,
 } from "@multishop/kit/messaging";
 import { openMigratedPostgres } from "@multishop/kit/migrate";
@@ -40,7 +40,7 @@ export async function startOrder(config: OrderConfig, runtime: OrderRuntime) {
   const sql = await openMigratedPostgres(runtime.postgres, {
     service: "order",
     folder: new URL("./migrations/", import.meta.url),
-    extra: [outboxMigration, inboxMigration],
+    extra: [...outboxMigrations, inboxMigration],
     logger,
   });
   const store = createOrderStore(sql);

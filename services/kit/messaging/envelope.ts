@@ -3,6 +3,7 @@
  * consumer cannot tell which one delivered it.
  */
 import { z } from "zod";
+import { currentTraceparent } from "../trace_context.ts";
 import type { Envelope, PublishOptions } from "./types.ts";
 
 const envelopeSchema = z.object({
@@ -11,6 +12,7 @@ const envelopeSchema = z.object({
   occurredAt: z.iso.datetime({ offset: true }),
   correlationId: z.string().min(1),
   causationId: z.string().min(1).optional(),
+  traceparent: z.string().min(1).optional(),
   payload: z.unknown(),
 });
 
@@ -36,6 +38,7 @@ export function createEnvelope<Payload>(
   options: PublishOptions = {},
 ): Envelope<Payload> {
   const id = options.id ?? crypto.randomUUID();
+  const traceparent = options.traceparent ?? currentTraceparent();
   return {
     id,
     type,
@@ -44,6 +47,7 @@ export function createEnvelope<Payload>(
     correlationId: options.correlationId ?? id,
     // Left out rather than `undefined`, so an envelope equals itself after a JSON round trip.
     ...(options.causationId ? { causationId: options.causationId } : {}),
+    ...(traceparent ? { traceparent } : {}),
     payload,
   };
 }

@@ -6,6 +6,7 @@
  */
 import type { z } from "zod";
 import { describeError, type Logger } from "../log.ts";
+import { inSpan } from "../trace_context.ts";
 import { createEnvelope, validatePayload } from "./envelope.ts";
 import { defaultRetryDelaysMs, handleWithRetries } from "./retry.ts";
 import type { Envelope, Handler, MessageBus, PublishOptions } from "./types.ts";
@@ -58,10 +59,10 @@ export function createInProcessBus(
   async function deliver(queue: LocalQueue, body: string) {
     if (closing.signal.aborted) return;
     const consumer = queue.consumers[queue.nextConsumer++ % queue.consumers.length];
-    const { id, type } = JSON.parse(body) as Envelope;
+    const { id, type, traceparent } = JSON.parse(body) as Envelope;
     const fields = { queue: queue.name, messageId: id, type };
     // Each try gets its own copy: neither the publisher's object nor an earlier try's edits leak in.
-    const outcome = await handleWithRetries(() => consumer(JSON.parse(body)), {
+    const outcome = await handleWithRetries(() => inSpan(traceparent, () => consumer(JSON.parse(body))), {
       retryDelaysMs,
       signal: closing.signal,
       logger,

@@ -9,7 +9,7 @@ import type { Sql, TransactionSql } from "../postgres.ts";
 import type { Envelope } from "./types.ts";
 
 /**
- * Append to the service's own migrations, like `outboxMigration`. A message is handled once per
+ * Append to the service's own migrations, like `outboxMigrations`. A message is handled once per
  * queue: a service that subscribes two queues to one event handles it in each.
  */
 export const inboxMigration: Migration = {

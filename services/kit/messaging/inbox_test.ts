@@ -4,7 +4,7 @@ import { memoryLogger } from "../log.ts";
 import { migrate } from "../migrate.ts";
 import { connectPostgres, type TransactionSql } from "../postgres.ts";
 import { postgresTargets } from "../testing.ts";
-import { createEnvelope, enqueue, handleOnce, inboxMigration, outboxMigration } from "./mod.ts";
+import { createEnvelope, enqueue, handleOnce, inboxMigration, outboxMigrations } from "./mod.ts";
 
 const effectsTable = {
   version: 1,
@@ -21,7 +21,7 @@ for (const target of await postgresTargets()) {
       max: database.maxConnections,
       applicationName: "inbox-test",
     });
-    await migrate(sql, [effectsTable, outboxMigration, inboxMigration], memoryLogger());
+    await migrate(sql, [effectsTable, ...outboxMigrations, inboxMigration], memoryLogger());
     const effects = async () => (await sql`select count(*)::int as count from effects`)[0].count;
     const recorded = async () =>
       (await sql`select message_id, queue from inbox order by queue`).map((row) => ({ ...row }));

@@ -5,6 +5,8 @@ import { z } from "zod";
 import { catalogEvents } from "../contracts/catalog.ts";
 import { memoryLogger } from "../log.ts";
 import { amqpTarget, startTcpProxy } from "../testing.ts";
+import { traceIdOf } from "../trace.ts";
+import { currentTraceparent, inSpan } from "../trace_context.ts";
 import { retryQueueName } from "./rabbitmq.ts";
 import {
   connectRabbitMq,
@@ -248,6 +250,48 @@ for (const target of [inProcessTarget, rabbitTarget]) {
 
       assert.deepEqual(pricing.received.map((envelope) => envelope.id), [valid.id]);
     });
+
+    await withBus(
+      "a message carries its publisher's trace on, and so does what its handler publishes",
+      async (testBus) => {
+        const { bus } = testBus;
+        const pricing = testBus.queue("traced-pricing");
+        const audit = testBus.queue("traced-audit");
+        const seen: { type: string; traceparent?: string; inHandler?: string }[] = [];
+        const done = Promise.withResolvers<void>();
+        await bus.subscribe(pricing, "catalog.product.price_changed", async (envelope) => {
+          seen.push({
+            type: envelope.type,
+            traceparent: envelope.traceparent,
+            inHandler: currentTraceparent(),
+          });
+          await bus.publish("catalog.brand.created", brandCreated, { brandId: "b-1" });
+        });
+        await bus.subscribe(audit, "catalog.brand.created", (envelope) => {
+          seen.push({ type: envelope.type, traceparent: envelope.traceparent });
+          done.resolve();
+          return Promise.resolve();
+        });
+        const traceId = "4bf92f3577b34da6a3ce929d0e0e4736";
+        await inSpan(
+          `00-${traceId}-00f067aa0ba902b7-01`,
+          () => bus.publish("catalog.product.price_changed", priceChanged, priceChange()),
+        );
+        await done.promise;
+
+        assert.deepEqual(
+          seen.map(({ type }) => type),
+          ["catalog.product.price_changed", "catalog.brand.created"],
+        );
+        for (const { traceparent, inHandler } of seen) {
+          assert.equal(traceIdOf(traceparent!), traceId);
+          if (inHandler) {
+            assert.equal(traceIdOf(inHandler), traceId, "the handler runs in the trace");
+          }
+        }
+        assert.notEqual(seen[0].traceparent, seen[1].traceparent, "each hop is a span of its own");
+      },
+    );
 
     await withBus("a handler that fails twice is retried and succeeds once", async (testBus) => {
       const { bus } = testBus;

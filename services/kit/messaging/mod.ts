@@ -27,7 +27,7 @@ export {
 export {
   enqueue,
   type EnqueueOptions,
-  outboxMigration,
+  outboxMigrations,
   type OutboxRelay,
   type OutboxRelayOptions,
   startOutboxRelay,

@@ -19,15 +19,15 @@ import { createEnvelope, validatePayload } from "./envelope.ts";
 import type { Envelope, EventPublisher, PublishOptions } from "./types.ts";
 
 /**
- * Append to the service's own migrations (`[...await loadMigrations(folder), outboxMigration]`).
- * The version sits far above any service's own, so the two never collide. Applied migrations must
+ * Append to the service's own migrations (`extra: [...outboxMigrations]` in openMigratedPostgres).
+ * The versions sit far above any service's own, so the two never collide. Applied migrations must
  * not change: a later change to the table comes as a new migration with its own version.
  *
  * `seq` orders an aggregate's events: it follows insertion, which is the order of the state changes
  * when the service serialises the changes of one aggregate (it locks the aggregate's row), while
  * `occurred_at` ties within a millisecond and follows the clocks of several instances.
  */
-export const outboxMigration: Migration = {
+const createOutbox: Migration = {
   version: 9001,
   name: "kit_outbox",
   sql: `
@@ -50,6 +50,15 @@ create index outbox_pending on outbox (seq) where published_at is null;
 create index outbox_pending_by_aggregate on outbox (aggregate, seq) where published_at is null;
 `,
 };
+
+/** The trace each event was written in, so that its consumers carry the trace on. */
+const addTraceparent: Migration = {
+  version: 9003,
+  name: "kit_outbox_traceparent",
+  sql: "alter table outbox add column traceparent text;",
+};
+
+export const outboxMigrations: readonly Migration[] = [createOutbox, addTraceparent];
 
 export interface EnqueueOptions extends PublishOptions {
   /**
@@ -77,10 +86,11 @@ export async function enqueue<S extends z.ZodType>(
     throw new Error(`an outbox event id must be a UUID; got ${JSON.stringify(envelope.id)} for ${type}`);
   }
   await tx`
-    insert into outbox (id, type, payload, correlation_id, causation_id, aggregate, occurred_at)
+    insert into outbox (id, type, payload, correlation_id, causation_id, aggregate, occurred_at, traceparent)
     values (${envelope.id}, ${type}, ${tx.json(envelope.payload as postgres.JSONValue)},
             ${envelope.correlationId}, ${envelope.causationId ?? null},
-            ${options.aggregate ?? envelope.correlationId}, ${envelope.occurredAt})`;
+            ${options.aggregate ?? envelope.correlationId}, ${envelope.occurredAt},
+            ${envelope.traceparent ?? null})`;
   return envelope;
 }
 
@@ -116,6 +126,7 @@ interface OutboxRow {
   causation_id: string | null;
   aggregate: string;
   occurred_at: Date;
+  traceparent: string | null;
   attempts: number;
 }
 
@@ -164,7 +175,7 @@ export function startOutboxRelay({
       // row in front of a head, where another relay may claim it; it then publishes that row, and
       // this relay skips it, rather than both.
       const rows = await tx<OutboxRow[]>`
-        select id, type, payload, correlation_id, causation_id, aggregate, occurred_at, attempts
+        select id, type, payload, correlation_id, causation_id, aggregate, occurred_at, traceparent, attempts
         from outbox
         where published_at is null and aggregate = any(${heads.map((head) => head.aggregate)}::text[])
         order by seq
@@ -215,6 +226,7 @@ export function startOutboxRelay({
             correlationId: row.correlation_id,
             causationId: row.causation_id ?? undefined,
             occurredAt: row.occurred_at.toISOString(),
+            traceparent: row.traceparent ?? undefined,
           }),
           publishTimeoutMs,
         );

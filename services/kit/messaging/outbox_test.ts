@@ -2,6 +2,8 @@ import assert from "node:assert/strict";
 import { type Channel, connect } from "amqplib";
 import { z } from "zod";
 import { memoryLogger } from "../log.ts";
+import { traceIdOf } from "../trace.ts";
+import { inSpan } from "../trace_context.ts";
 import { migrate } from "../migrate.ts";
 import { connectPostgres, type Sql } from "../postgres.ts";
 import { amqpTarget, postgresTargets, startTcpProxy, waitFor } from "../testing.ts";
@@ -13,7 +15,7 @@ import {
   type EventPublisher,
   type EventSubscriber,
   MessagingUnavailableError,
-  outboxMigration,
+  outboxMigrations,
   type OutboxRelay,
   type OutboxRelayOptions,
   type PublishOptions,
@@ -164,7 +166,7 @@ for (const pgTarget of await postgresTargets()) {
         max: database.maxConnections,
         applicationName: "outbox-test",
       });
-      await migrate(sql, [outboxMigration], memoryLogger());
+      await migrate(sql, [...outboxMigrations], memoryLogger());
       const rows = () =>
         sql<OutboxRow[]>`select id, published_at, attempts, last_error from outbox order by seq`;
       // Consumers may get an event before the relay's transaction that marks it published commits.
@@ -230,6 +232,23 @@ for (const pgTarget of await postgresTargets()) {
             );
             const [row] = await rows();
             assert.equal(row.attempts, 1);
+          },
+        );
+
+        await withRelay(
+          "an event keeps the trace it was written in, though the relay publishes it later",
+          async ({ bus, start }) => {
+            const orders = recorder();
+            await bus.subscriber.subscribe(bus.queue("traced"), "test.#", orders.handler);
+            start();
+            const traceId = "4bf92f3577b34da6a3ce929d0e0e4736";
+            const [enqueued] = await inSpan(
+              `00-${traceId}-00f067aa0ba902b7-01`,
+              () => commitSteps(sql, "order-traced", [1]),
+            );
+            await waitFor("the event", () => orders.received.length === 1);
+            assert.equal(traceIdOf(orders.received[0].traceparent!), traceId);
+            assert.equal(orders.received[0].traceparent, enqueued.traceparent);
           },
         );
 

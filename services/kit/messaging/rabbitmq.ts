@@ -16,6 +16,7 @@ import {
 } from "amqplib";
 import type { z } from "zod";
 import { describeError, type Logger } from "../log.ts";
+import { inSpan } from "../trace_context.ts";
 import { createEnvelope, parseEnvelope, validatePayload } from "./envelope.ts";
 import { defaultRetryDelaysMs, retriesHeader } from "./retry.ts";
 import type { Envelope, Handler, MessageBus, PublishOptions } from "./types.ts";
@@ -155,7 +156,7 @@ export async function connectRabbitMq(url: string, {
     const retries = Number(message.properties.headers?.[retriesHeader] ?? 0);
     const fields = { queue, messageId: envelope.id, type: envelope.type, attempt: retries + 1 };
     try {
-      await handler(envelope);
+      await inSpan(envelope.traceparent, () => handler(envelope));
       return settle(queue, () => channel.ack(message));
     } catch (error) {
       // While closing, the message is left unacknowledged: the broker requeues it when the channel closes.
@@ -395,6 +396,7 @@ function publishConfirmed(channel: ConfirmChannel, exchange: string, envelope: E
     headers: {
       occurredAt: envelope.occurredAt,
       ...(envelope.causationId && { causationId: envelope.causationId }),
+      ...(envelope.traceparent && { traceparent: envelope.traceparent }),
     },
   };
   return new Promise((resolve, reject) => {

@@ -10,6 +10,8 @@ export interface Envelope<Payload = unknown> {
   occurredAt: string;
   correlationId: string;
   causationId?: string;
+  /** The W3C trace context of the span that published it; its handling continues that trace. */
+  traceparent?: string;
   payload: Payload;
 }
 
@@ -19,6 +21,8 @@ export interface PublishOptions {
   causationId?: string;
   /** When the event happened, if not now: the outbox relay publishes events written earlier. */
   occurredAt?: string;
+  /** The trace it belongs to; by default the span running now (a request's, a handled message's). */
+  traceparent?: string;
 }
 
 export interface EventPublisher {
