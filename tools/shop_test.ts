@@ -8,18 +8,11 @@
  * and /docs.
  */
 import assert from "node:assert/strict";
-import { connect } from "amqplib";
 import { MongoClient } from "mongodb";
 import { createLogger } from "@multishop/kit/log";
-import {
-  connectRabbitMq,
-  createInProcessBus,
-  defaultRetryDelaysMs,
-  type MessageBus,
-  retryQueueName,
-} from "@multishop/kit/messaging";
+import { createInProcessBus, defaultRetryDelaysMs, type MessageBus } from "@multishop/kit/messaging";
 import { dropDatabase, serviceDatabaseUrl } from "@multishop/kit/postgres";
-import { infraRequired } from "@multishop/kit/testing";
+import { infraRequired, testRabbitMq } from "@multishop/kit/testing";
 import { encodePng } from "../services/images/placeholder.ts";
 import { startServices } from "./services.ts";
 import { demoCredentials, shopEnv, withPublicUrl } from "./shop.ts";
@@ -114,16 +107,6 @@ const embedded: Target = {
 
 const serverVariables = ["POSTGRES_URL", "MONGO_URL", "REDIS_URL", "AMQP_URL", "STORAGE_EMULATOR_HOST"];
 const unset = serverVariables.filter((name) => !Deno.env.get(name));
-const consumingServices = [
-  "basket",
-  "discount",
-  "inventory",
-  "payment",
-  "order",
-  "cargo",
-  "comment",
-  "dashboard",
-];
 const postgresServices = [
   "identity",
   "discount",
@@ -145,8 +128,8 @@ const realServers: Target = {
     const env = Object.fromEntries(serverVariables.map((name) => [name, Deno.env.get(name)!]));
     // A run of its own: its own databases, catalog and exchange, removed afterwards.
     const run = `e2e_${crypto.randomUUID().slice(0, 8)}`;
-    const exchange = `multishop.${run}`;
-    const bus = await connectRabbitMq(env.AMQP_URL, { logger: silent, exchange, queuePrefix: `${run}.` });
+    // Closing the bus removes its queues and exchange.
+    const bus = await testRabbitMq(env.AMQP_URL, { logger: silent, retryDelaysMs: defaultRetryDelaysMs });
     return {
       shop: { POSTGRES_URL: env.POSTGRES_URL, DATABASE_PREFIX: run, AMQP_URL: env.AMQP_URL },
       services: { ...env, MONGO_DATABASE: `${run}_catalog` },
@@ -158,22 +141,6 @@ const realServers: Target = {
         const mongo = await MongoClient.connect(env.MONGO_URL);
         await mongo.db(`${run}_catalog`).dropDatabase();
         await mongo.close();
-        const broker = await connect(env.AMQP_URL);
-        const channel = await broker.createChannel();
-        for (const queue of consumingServices.map((service) => `${run}.${service}`)) {
-          for (
-            const name of [
-              queue,
-              `${queue}.dead`,
-              ...defaultRetryDelaysMs.map((ms) => retryQueueName(queue, ms)),
-            ]
-          ) {
-            await channel.deleteQueue(name);
-          }
-        }
-        await channel.deleteExchange(exchange);
-        await channel.deleteExchange(`${exchange}.dead`);
-        await broker.close();
       },
     };
   },

@@ -4,16 +4,16 @@
  * they publish its events as it would, and watch what cargo publishes.
  */
 import assert from "node:assert/strict";
-import { connect } from "amqplib";
 import { orderEvents } from "@multishop/kit/contracts/orders";
 import { createLogger } from "@multishop/kit/log";
+import { createInProcessBus, type Envelope, type MessageBus } from "@multishop/kit/messaging";
 import {
-  connectRabbitMq,
-  createInProcessBus,
-  type Envelope,
-  type MessageBus,
-} from "@multishop/kit/messaging";
-import { type PostgresTarget, serveForTest, testTokenIssuer, waitFor } from "@multishop/kit/testing";
+  type PostgresTarget,
+  serveForTest,
+  testRabbitMq,
+  testTokenIssuer,
+  waitFor,
+} from "@multishop/kit/testing";
 import { type CarrierInput, trackingCodeAlphabet } from "./domain.ts";
 import { loadCargoConfig } from "./config.ts";
 import { startCargo } from "./main.ts";
@@ -26,38 +26,6 @@ const realPoolSize = 10;
 /** Short waits, so that retries before a dead letter take milliseconds. */
 const retryDelaysMs = [10, 20, 40];
 
-/**
- * RabbitMQ on an exchange of the test's own, with queue names of its own, so that neither another
- * test nor a running shop meets its messages; `close` removes what it declared.
- */
-async function testRabbitMq(url: string): Promise<MessageBus> {
-  const run = crypto.randomUUID().slice(0, 8);
-  const exchange = `multishop.test.${run}`;
-  const bus = await connectRabbitMq(url, { logger, exchange, retryDelaysMs });
-  const queues = new Set<string>();
-  return {
-    publish: bus.publish.bind(bus),
-    ping: bus.ping.bind(bus),
-    subscribe(queue, pattern, handler) {
-      const name = `test.${queue}.${run}`;
-      queues.add(name);
-      return bus.subscribe(name, pattern, handler);
-    },
-    async close() {
-      await bus.close();
-      const connection = await connect(url);
-      const channel = await connection.createChannel();
-      for (const queue of queues) {
-        await channel.deleteQueue(queue);
-        await channel.deleteQueue(`${queue}.dead`);
-      }
-      await channel.deleteExchange(exchange);
-      await channel.deleteExchange(`${exchange}.dead`);
-      await connection.close();
-    },
-  };
-}
-
 export interface TestCargoOptions {
   /** A real broker's URL; the in-process bus without it. */
   amqpUrl?: string;
@@ -69,7 +37,7 @@ export interface TestCargoOptions {
 export async function startTestCargo(target: PostgresTarget, options: TestCargoOptions = {}) {
   const tokens = await testTokenIssuer();
   const inProcess = options.amqpUrl ? undefined : createInProcessBus({ logger, retryDelaysMs });
-  const bus = inProcess ?? await testRabbitMq(options.amqpUrl!);
+  const bus = inProcess ?? await testRabbitMq(options.amqpUrl!, { logger, retryDelaysMs: retryDelaysMs });
   const database = await target.open();
   try {
     /** How many times the service finished handling each message id, a failed try included. */

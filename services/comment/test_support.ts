@@ -3,17 +3,16 @@
  * a real RabbitMQ (an exchange and queues of the test's own), with the review events it publishes
  * collected and helpers that send the order service's events as the order service does.
  */
-import { connect } from "amqplib";
 import { orderEvents, type orderStatus } from "@multishop/kit/contracts/orders";
 import { createLogger } from "@multishop/kit/log";
+import { createEnvelope, createInProcessBus, type Envelope } from "@multishop/kit/messaging";
 import {
-  connectRabbitMq,
-  createEnvelope,
-  createInProcessBus,
-  type Envelope,
-  type MessageBus,
-} from "@multishop/kit/messaging";
-import { type PostgresTarget, serveForTest, testTokenIssuer, waitFor } from "@multishop/kit/testing";
+  type PostgresTarget,
+  serveForTest,
+  testRabbitMq,
+  testTokenIssuer,
+  waitFor,
+} from "@multishop/kit/testing";
 import type { z } from "zod";
 import { loadCommentConfig } from "./config.ts";
 import { startComment } from "./main.ts";
@@ -25,38 +24,6 @@ import { startComment } from "./main.ts";
 const realPoolSize = 10;
 
 const logger = createLogger("comment", "silent");
-
-/**
- * RabbitMQ on an exchange of the test's own, with queue names of its own, so that neither another
- * test nor a running shop meets its messages; `close` removes what it declared.
- */
-async function testRabbitMq(url: string): Promise<MessageBus> {
-  const run = crypto.randomUUID().slice(0, 8);
-  const exchange = `multishop.test.${run}`;
-  const bus = await connectRabbitMq(url, { logger, exchange, retryDelaysMs: [20, 50, 100] });
-  const queues = new Set<string>();
-  return {
-    publish: bus.publish.bind(bus),
-    ping: bus.ping.bind(bus),
-    subscribe(queue, pattern, handler) {
-      const name = `test.${queue}.${run}`;
-      queues.add(name);
-      return bus.subscribe(name, pattern, handler);
-    },
-    async close() {
-      await bus.close();
-      const connection = await connect(url);
-      const channel = await connection.createChannel();
-      for (const queue of queues) {
-        await channel.deleteQueue(queue);
-        await channel.deleteQueue(`${queue}.dead`);
-      }
-      await channel.deleteExchange(exchange);
-      await channel.deleteExchange(`${exchange}.dead`);
-      await connection.close();
-    },
-  };
-}
 
 type OrderEvent = keyof typeof orderEvents;
 
@@ -71,7 +38,7 @@ export async function startTestComment(target: PostgresTarget, options: { amqpUr
     const database = await target.open();
     closers.push(database.close);
     const bus = options.amqpUrl
-      ? await testRabbitMq(options.amqpUrl)
+      ? await testRabbitMq(options.amqpUrl, { logger })
       : createInProcessBus({ logger, retryDelaysMs: [5, 5] });
     closers.push(() => bus.close());
     const published: Envelope[] = [];

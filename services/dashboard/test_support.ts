@@ -4,7 +4,6 @@
  * identity's token endpoint, and its events from the in-process bus or a real RabbitMQ (an exchange
  * and queues of the test's own).
  */
-import { connect } from "amqplib";
 import type { z } from "zod";
 import { statsReadScope } from "@multishop/kit/auth";
 import { catalogEvents } from "@multishop/kit/contracts/catalog";
@@ -12,8 +11,8 @@ import { messageEvents } from "@multishop/kit/contracts/messages";
 import { orderEvents } from "@multishop/kit/contracts/orders";
 import { reviewEvents } from "@multishop/kit/contracts/reviews";
 import { createLogger } from "@multishop/kit/log";
-import { connectRabbitMq, createInProcessBus, type MessageBus } from "@multishop/kit/messaging";
-import { serveForTest, testTokenIssuer } from "@multishop/kit/testing";
+import { createInProcessBus } from "@multishop/kit/messaging";
+import { serveForTest, testRabbitMq, testTokenIssuer } from "@multishop/kit/testing";
 import { statsPaths } from "./clients.ts";
 import { loadDashboardConfig } from "./config.ts";
 import type { Figures, Source } from "./domain.ts";
@@ -24,39 +23,6 @@ const logger = createLogger("dashboard", "silent");
 const client = { id: "dashboard", secret: "dashboard-secret-for-tests" };
 
 type TokenIssuer = Awaited<ReturnType<typeof testTokenIssuer>>;
-
-/**
- * RabbitMQ on an exchange and queues of the test's own, so that neither another test nor a running
- * shop meets its messages; `close` removes what it declared. No retries: the dashboard's handlers
- * only fail on a payload that breaks its contract, which no retry mends.
- */
-async function testRabbitMq(url: string): Promise<MessageBus> {
-  const run = crypto.randomUUID().slice(0, 8);
-  const exchange = `multishop.test.${run}`;
-  const bus = await connectRabbitMq(url, { logger, exchange, retryDelaysMs: [] });
-  const queues = new Set<string>();
-  return {
-    publish: bus.publish.bind(bus),
-    ping: bus.ping.bind(bus),
-    subscribe(queue, pattern, handler) {
-      const name = `test.${queue}.${run}`;
-      queues.add(name);
-      return bus.subscribe(name, pattern, handler);
-    },
-    async close() {
-      await bus.close();
-      const connection = await connect(url);
-      const channel = await connection.createChannel();
-      for (const queue of queues) {
-        await channel.deleteQueue(queue);
-        await channel.deleteQueue(`${queue}.dead`);
-      }
-      await channel.deleteExchange(exchange);
-      await channel.deleteExchange(`${exchange}.dead`);
-      await connection.close();
-    },
-  };
-}
 
 /** Stands in for identity's token endpoint: the dashboard's client gets a token with `stats:read`. */
 function tokenEndpoint(tokens: TokenIssuer) {
@@ -170,7 +136,7 @@ export async function startTestDashboard(options: DashboardTestOptions = {}) {
   try {
     const tokens = await testTokenIssuer();
     const bus = options.amqpUrl
-      ? await testRabbitMq(options.amqpUrl)
+      ? await testRabbitMq(options.amqpUrl, { logger, retryDelaysMs: [] })
       : createInProcessBus({ logger, retryDelaysMs: [] });
     closers.push(() => bus.close());
     const identity = tokenEndpoint(tokens);

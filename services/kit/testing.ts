@@ -5,10 +5,13 @@
  */
 import { createLocalJWKSet, exportJWK, generateKeyPair, SignJWT } from "jose";
 import net from "node:net";
+import { connect } from "amqplib";
 import postgres from "postgres";
 import type { App } from "./app.ts";
 import { type TokenVerifier, tokenVerifier } from "./auth.ts";
 import { startEmbeddedPostgres } from "./embedded_postgres.ts";
+import type { Logger } from "./log.ts";
+import { connectRabbitMq, type MessageBus, retryQueueName } from "./messaging/mod.ts";
 import { dropDatabase, ensureDatabase } from "./postgres.ts";
 import { serveApp } from "./serve.ts";
 
@@ -208,6 +211,49 @@ export async function startTcpProxy(serverUrl: string, defaultPort: number): Pro
     close() {
       cutAll();
       return new Promise<void>((resolve) => listener.close(() => resolve()));
+    },
+  };
+}
+
+/**
+ * RabbitMQ on an exchange and queue names of the test's own, so that neither another test nor a
+ * running shop meets its messages; `close` removes what it declared (queues with their dead-letter and
+ * delay queues, exchanges). Short retry delays by default, so a dead letter takes milliseconds.
+ */
+export async function testRabbitMq(
+  url: string,
+  { logger, retryDelaysMs = [20, 50, 100] }: { logger: Logger; retryDelaysMs?: readonly number[] },
+): Promise<MessageBus> {
+  const run = crypto.randomUUID().slice(0, 8);
+  const exchange = `multishop.test.${run}`;
+  const queuePrefix = `test.${run}.`;
+  const bus = await connectRabbitMq(url, { logger, exchange, retryDelaysMs, queuePrefix });
+  const queues = new Set<string>();
+  return {
+    publish: bus.publish.bind(bus),
+    ping: bus.ping.bind(bus),
+    async subscribe(queue, pattern, handler) {
+      await bus.subscribe(queue, pattern, handler);
+      queues.add(`${queuePrefix}${queue}`);
+    },
+    async close() {
+      await bus.close();
+      const connection = await connect(url);
+      const channel = await connection.createChannel();
+      for (const queue of queues) {
+        for (
+          const name of [
+            queue,
+            `${queue}.dead`,
+            ...retryDelaysMs.map((ms) => retryQueueName(queue, ms)),
+          ]
+        ) {
+          await channel.deleteQueue(name);
+        }
+      }
+      await channel.deleteExchange(exchange);
+      await channel.deleteExchange(`${exchange}.dead`);
+      await connection.close();
     },
   };
 }

@@ -5,53 +5,15 @@
  * service publishes, as a subscriber receives it.
  */
 import assert from "node:assert/strict";
-import { connect } from "amqplib";
 import { createLogger } from "@multishop/kit/log";
-import {
-  connectRabbitMq,
-  createInProcessBus,
-  type Envelope,
-  type MessageBus,
-} from "@multishop/kit/messaging";
-import { type PostgresTarget, serveForTest, startTcpProxy } from "@multishop/kit/testing";
+import { createInProcessBus, type Envelope } from "@multishop/kit/messaging";
+import { type PostgresTarget, serveForTest, startTcpProxy, testRabbitMq } from "@multishop/kit/testing";
 import { passwordLogin, register, startTestIdentity, testAdmin } from "../identity/test_support.ts";
 import { loadMessageConfig } from "./config.ts";
 import { startMessage } from "./main.ts";
 
 const logger = createLogger("test", "silent");
 const messageClient = { id: "message", secret: "message-secret-for-tests", scopes: ["users:read"] };
-
-/**
- * RabbitMQ on an exchange and queues of the test's own, so that neither another test nor a running
- * shop meets its messages; `close` removes what it declared.
- */
-async function testRabbitMq(url: string): Promise<MessageBus> {
-  const run = crypto.randomUUID().slice(0, 8);
-  const exchange = `multishop.test.${run}`;
-  const bus = await connectRabbitMq(url, { logger, exchange, retryDelaysMs: [20, 50, 100] });
-  const queues = new Set<string>();
-  return {
-    publish: bus.publish.bind(bus),
-    ping: bus.ping.bind(bus),
-    subscribe(queue, pattern, handler) {
-      const name = `test.${queue}.${run}`;
-      queues.add(name);
-      return bus.subscribe(name, pattern, handler);
-    },
-    async close() {
-      await bus.close();
-      const connection = await connect(url);
-      const channel = await connection.createChannel();
-      for (const queue of queues) {
-        await channel.deleteQueue(queue);
-        await channel.deleteQueue(`${queue}.dead`);
-      }
-      await channel.deleteExchange(exchange);
-      await channel.deleteExchange(`${exchange}.dead`);
-      await connection.close();
-    },
-  };
-}
 
 /** A signed-in user of the test's identity: their id and access token. */
 export interface TestUser {
@@ -71,7 +33,7 @@ export async function startTestMessage(target: PostgresTarget, options: { amqpUr
     closers.push(identityLink.close);
 
     const bus = options.amqpUrl
-      ? await testRabbitMq(options.amqpUrl)
+      ? await testRabbitMq(options.amqpUrl, { logger })
       : createInProcessBus({ logger, retryDelaysMs: [10, 50, 200] });
     closers.push(() => bus.close());
     const published: Envelope[] = [];

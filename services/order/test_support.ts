@@ -5,10 +5,9 @@
  * identity's token endpoint. The order service can be stopped and started again on its database.
  */
 import assert from "node:assert/strict";
-import { connect } from "amqplib";
 import { createLogger } from "@multishop/kit/log";
-import { connectRabbitMq, createInProcessBus, type Handler, type MessageBus } from "@multishop/kit/messaging";
-import { type PostgresTarget, serveForTest, testTokenIssuer } from "@multishop/kit/testing";
+import { createInProcessBus, type Handler, type MessageBus } from "@multishop/kit/messaging";
+import { type PostgresTarget, serveForTest, testRabbitMq, testTokenIssuer } from "@multishop/kit/testing";
 import { loadBasketConfig } from "../basket/config.ts";
 import { startBasket } from "../basket/main.ts";
 import { createMemoryBasketStore } from "../basket/store/memory.ts";
@@ -138,38 +137,6 @@ export function duplicatingBus(bus: MessageBus): MessageBus {
   };
 }
 
-/**
- * RabbitMQ on an exchange of the test's own, with queue names of its own, so that neither another
- * test nor a running shop meets its messages; `close` removes what it declared.
- */
-async function testRabbitMq(url: string): Promise<MessageBus> {
-  const run = crypto.randomUUID().slice(0, 8);
-  const exchange = `multishop.test.${run}`;
-  const bus = await connectRabbitMq(url, { logger, exchange, retryDelaysMs: [20, 50, 100] });
-  const queues = new Set<string>();
-  return {
-    publish: bus.publish.bind(bus),
-    ping: bus.ping.bind(bus),
-    subscribe(queue, pattern, handler) {
-      const name = `test.${queue}.${run}`;
-      queues.add(name);
-      return bus.subscribe(name, pattern, handler);
-    },
-    async close() {
-      await bus.close();
-      const connection = await connect(url);
-      const channel = await connection.createChannel();
-      for (const queue of queues) {
-        await channel.deleteQueue(queue);
-        await channel.deleteQueue(`${queue}.dead`);
-      }
-      await channel.deleteExchange(exchange);
-      await channel.deleteExchange(`${exchange}.dead`);
-      await connection.close();
-    },
-  };
-}
-
 export interface CheckoutOptions {
   target: PostgresTarget;
   /** A real broker's URL; the in-process bus without it. */
@@ -188,7 +155,7 @@ export async function startCheckout(options: CheckoutOptions) {
   try {
     const tokens = await testTokenIssuer();
     const baseBus = options.amqpUrl
-      ? await testRabbitMq(options.amqpUrl)
+      ? await testRabbitMq(options.amqpUrl, { logger })
       : createInProcessBus({ logger, retryDelaysMs: [10, 50, 200] });
     closers.push(() => baseBus.close());
     const bus = options.wrapBus ? options.wrapBus(baseBus) : baseBus;
