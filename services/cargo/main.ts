@@ -3,18 +3,15 @@
  * event consumers, server, shutdown. `startCargo` is also how the all-in-one start and the tests run it.
  */
 import { type TokenVerifier, verifierFromConfig } from "@multishop/kit/auth";
-import { runMain } from "@multishop/kit/config";
-import { postgresFromConfig } from "@multishop/kit/embedded-postgres";
-import { createLogger, type Logger } from "@multishop/kit/log";
+import type { Logger } from "@multishop/kit/log";
 import {
   inboxMigration,
   type MessageBus,
-  messagingFromConfig,
   outboxMigrations,
   startOutboxRelay,
 } from "@multishop/kit/messaging";
 import { openMigratedPostgres } from "@multishop/kit/migrate";
-import { serveApp, shutdownOnSignal } from "@multishop/kit/serve";
+import { runPostgresService } from "@multishop/kit/service-main";
 import { createCargoApp } from "./app.ts";
 import { createCargo } from "./cargo.ts";
 import { type CargoConfig, loadCargoConfig } from "./config.ts";
@@ -80,20 +77,9 @@ export async function startCargo(config: CargoConfig, runtime: CargoRuntime) {
 }
 
 if (import.meta.main) {
-  await runMain(async () => {
-    const config = loadCargoConfig();
-    const logger = createLogger("cargo", config.LOG_LEVEL);
-    const postgres = await postgresFromConfig(config, "cargo");
-    const bus = await messagingFromConfig(config, logger);
-    const cargo = await startCargo(config, { postgres, bus, logger });
-    const server = serveApp(cargo.app, { hostname: config.HOST, port: config.PORT });
-    logger.info("cargo listening", { url: server.url, postgres: postgres.description });
-    // The bus closes first, so no order event is handled after the database has gone.
-    await shutdownOnSignal({
-      servers: [server],
-      closers: [() => bus.close(), cargo.close, postgres.stop],
-      logger,
-      timeoutMs: config.SHUTDOWN_TIMEOUT_MS,
-    });
+  await runPostgresService({
+    name: "cargo",
+    loadConfig: loadCargoConfig,
+    start: startCargo,
   });
 }

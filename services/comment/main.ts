@@ -4,18 +4,15 @@
  * tests run it.
  */
 import { type TokenVerifier, verifierFromConfig } from "@multishop/kit/auth";
-import { runMain } from "@multishop/kit/config";
-import { postgresFromConfig } from "@multishop/kit/embedded-postgres";
-import { createLogger, type Logger } from "@multishop/kit/log";
+import type { Logger } from "@multishop/kit/log";
 import {
   inboxMigration,
   type MessageBus,
-  messagingFromConfig,
   outboxMigrations,
   startOutboxRelay,
 } from "@multishop/kit/messaging";
 import { openMigratedPostgres } from "@multishop/kit/migrate";
-import { serveApp, shutdownOnSignal } from "@multishop/kit/serve";
+import { runPostgresService } from "@multishop/kit/service-main";
 import { createCommentApp } from "./app.ts";
 import { type CommentConfig, loadCommentConfig } from "./config.ts";
 import { consumeCommentEvents } from "./events.ts";
@@ -66,20 +63,9 @@ export async function startComment(config: CommentConfig, runtime: CommentRuntim
 }
 
 if (import.meta.main) {
-  await runMain(async () => {
-    const config = loadCommentConfig();
-    const logger = createLogger("comment", config.LOG_LEVEL);
-    const postgres = await postgresFromConfig(config, "comment");
-    const bus = await messagingFromConfig(config, logger);
-    const comment = await startComment(config, { postgres, bus, logger });
-    const server = serveApp(comment.app, { hostname: config.HOST, port: config.PORT });
-    logger.info("comment listening", { url: server.url, postgres: postgres.description });
-    // The bus closes first, so no order event is handled after the database has gone.
-    await shutdownOnSignal({
-      servers: [server],
-      closers: [() => bus.close(), comment.close, postgres.stop],
-      logger,
-      timeoutMs: config.SHUTDOWN_TIMEOUT_MS,
-    });
+  await runPostgresService({
+    name: "comment",
+    loadConfig: loadCommentConfig,
+    start: startComment,
   });
 }

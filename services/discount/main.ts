@@ -3,12 +3,10 @@
  * `startDiscount` is also how the all-in-one start and the tests run it.
  */
 import { type TokenVerifier, verifierFromConfig } from "@multishop/kit/auth";
-import { runMain } from "@multishop/kit/config";
-import { postgresFromConfig } from "@multishop/kit/embedded-postgres";
-import { createLogger, type Logger } from "@multishop/kit/log";
-import { type MessageBus, messagingFromConfig } from "@multishop/kit/messaging";
+import type { Logger } from "@multishop/kit/log";
+import type { MessageBus } from "@multishop/kit/messaging";
 import { openMigratedPostgres } from "@multishop/kit/migrate";
-import { serveApp, shutdownOnSignal } from "@multishop/kit/serve";
+import { runPostgresService } from "@multishop/kit/service-main";
 import { createDiscountApp } from "./app.ts";
 import { type DiscountConfig, loadDiscountConfig } from "./config.ts";
 import { createDiscount } from "./discount.ts";
@@ -58,20 +56,9 @@ export async function startDiscount(config: DiscountConfig, runtime: DiscountRun
 }
 
 if (import.meta.main) {
-  await runMain(async () => {
-    const config = loadDiscountConfig();
-    const logger = createLogger("discount", config.LOG_LEVEL);
-    const postgres = await postgresFromConfig(config, "discount");
-    // The checkout's coupon commands arrive here.
-    const bus = await messagingFromConfig(config, logger);
-    const discount = await startDiscount(config, { postgres, logger, bus });
-    const server = serveApp(discount.app, { hostname: config.HOST, port: config.PORT });
-    logger.info("discount listening", { url: server.url, postgres: postgres.description });
-    await shutdownOnSignal({
-      servers: [server],
-      closers: [() => bus.close(), discount.close, postgres.stop],
-      logger,
-      timeoutMs: config.SHUTDOWN_TIMEOUT_MS,
-    });
+  await runPostgresService({
+    name: "discount",
+    loadConfig: loadDiscountConfig,
+    start: startDiscount,
   });
 }

@@ -3,18 +3,16 @@
  * expiry sweep, server, shutdown. `startInventory` is also how the all-in-one start and the tests run it.
  */
 import { type TokenVerifier, verifierFromConfig } from "@multishop/kit/auth";
-import { runMain } from "@multishop/kit/config";
-import { postgresFromConfig } from "@multishop/kit/embedded-postgres";
-import { createLogger, describeError, type Logger } from "@multishop/kit/log";
-import { type MessageBus, messagingFromConfig } from "@multishop/kit/messaging";
+import { describeError, type Logger } from "@multishop/kit/log";
+import type { MessageBus } from "@multishop/kit/messaging";
 import { openMigratedPostgres } from "@multishop/kit/migrate";
-import { serveApp, shutdownOnSignal } from "@multishop/kit/serve";
 import { createInventoryApp } from "./app.ts";
 import { type InventoryConfig, loadInventoryConfig } from "./config.ts";
 import { consumeInventoryMessages, releaseExpired } from "./events.ts";
 import { createInventory } from "./inventory.ts";
 import { createInventoryStore } from "./store/postgres.ts";
 import { repeat } from "@multishop/kit/schedule";
+import { runPostgresService } from "@multishop/kit/service-main";
 
 export interface InventoryRuntime {
   postgres: { url: string; maxConnections: number };
@@ -71,23 +69,9 @@ export async function startInventory(config: InventoryConfig, runtime: Inventory
 }
 
 if (import.meta.main) {
-  await runMain(async () => {
-    const config = loadInventoryConfig();
-    const logger = createLogger("inventory", config.LOG_LEVEL);
-    const postgres = await postgresFromConfig(config, "inventory");
-    const bus = await messagingFromConfig(config, logger);
-    const inventory = await startInventory(config, { postgres, bus, logger });
-    const server = serveApp(inventory.app, { hostname: config.HOST, port: config.PORT });
-    logger.info("inventory listening", {
-      url: server.url,
-      postgres: postgres.description,
-    });
-    // The bus closes first, so no message is handled after the database has gone.
-    await shutdownOnSignal({
-      servers: [server],
-      closers: [() => bus.close(), inventory.close, postgres.stop],
-      logger,
-      timeoutMs: config.SHUTDOWN_TIMEOUT_MS,
-    });
+  await runPostgresService({
+    name: "inventory",
+    loadConfig: loadInventoryConfig,
+    start: startInventory,
   });
 }

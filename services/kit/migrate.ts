@@ -52,7 +52,8 @@ export async function migrate(sql: Sql, migrations: Migration[], logger: Logger)
         .map((row) => [row.version, row.checksum]),
     );
     const done: number[] = [];
-    for (const migration of migrations) {
+    // In version order, whatever order they were given in (a service's own, then the kit's).
+    for (const migration of migrations.toSorted((a, b) => a.version - b.version)) {
       const checksum = await sha256Hex(migration.sql);
       const previous = applied.get(migration.version);
       if (previous !== undefined) {

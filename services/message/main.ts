@@ -3,18 +3,11 @@
  * shutdown. `startMessage` is also how the all-in-one start and the tests run it.
  */
 import { type TokenVerifier, verifierFromConfig } from "@multishop/kit/auth";
-import { runMain } from "@multishop/kit/config";
-import { postgresFromConfig } from "@multishop/kit/embedded-postgres";
-import { createLogger, type Logger } from "@multishop/kit/log";
-import {
-  type MessageBus,
-  messagingFromConfig,
-  outboxMigrations,
-  startOutboxRelay,
-} from "@multishop/kit/messaging";
+import type { Logger } from "@multishop/kit/log";
+import { type MessageBus, outboxMigrations, startOutboxRelay } from "@multishop/kit/messaging";
 import { openMigratedPostgres } from "@multishop/kit/migrate";
-import { serveApp, shutdownOnSignal } from "@multishop/kit/serve";
 import { createServiceClient } from "@multishop/kit/service-client";
+import { runPostgresService } from "@multishop/kit/service-main";
 import { createMessageApp } from "./app.ts";
 import { identityClient, userReadScope } from "./clients.ts";
 import { loadMessageConfig, type MessageConfig } from "./config.ts";
@@ -74,20 +67,9 @@ export async function startMessage(config: MessageConfig, runtime: MessageRuntim
 }
 
 if (import.meta.main) {
-  await runMain(async () => {
-    const config = loadMessageConfig();
-    const logger = createLogger("message", config.LOG_LEVEL);
-    const postgres = await postgresFromConfig(config, "message");
-    const bus = await messagingFromConfig(config, logger);
-    const message = await startMessage(config, { postgres, bus, logger });
-    const server = serveApp(message.app, { hostname: config.HOST, port: config.PORT });
-    logger.info("message listening", { url: server.url, postgres: postgres.description });
-    // The relay stops with the service, before the bus it publishes to closes.
-    await shutdownOnSignal({
-      servers: [server],
-      closers: [message.close, () => bus.close(), postgres.stop],
-      logger,
-      timeoutMs: config.SHUTDOWN_TIMEOUT_MS,
-    });
+  await runPostgresService({
+    name: "message",
+    loadConfig: loadMessageConfig,
+    start: startMessage,
   });
 }

@@ -4,18 +4,14 @@
  * and the tests run it.
  */
 import { type TokenVerifier, verifierFromConfig } from "@multishop/kit/auth";
-import { runMain } from "@multishop/kit/config";
-import { postgresFromConfig } from "@multishop/kit/embedded-postgres";
-import { createLogger, describeError, type Logger } from "@multishop/kit/log";
+import { describeError, type Logger } from "@multishop/kit/log";
 import {
   inboxMigration,
   type MessageBus,
-  messagingFromConfig,
   outboxMigrations,
   startOutboxRelay,
 } from "@multishop/kit/messaging";
 import { openMigratedPostgres } from "@multishop/kit/migrate";
-import { serveApp, shutdownOnSignal } from "@multishop/kit/serve";
 import { createServiceClient } from "@multishop/kit/service-client";
 import { createOrderApp } from "./app.ts";
 import { basketClient, paymentClient } from "./clients.ts";
@@ -25,6 +21,7 @@ import { createOrders } from "./orders.ts";
 import { createOrderStore } from "./store/postgres.ts";
 import { tokenizeScope } from "../payment/contract.ts";
 import { repeat } from "@multishop/kit/schedule";
+import { runPostgresService } from "@multishop/kit/service-main";
 
 export interface OrderRuntime {
   postgres: { url: string; maxConnections: number };
@@ -92,20 +89,9 @@ export async function startOrder(config: OrderConfig, runtime: OrderRuntime) {
 }
 
 if (import.meta.main) {
-  await runMain(async () => {
-    const config = loadOrderConfig();
-    const logger = createLogger("order", config.LOG_LEVEL);
-    const postgres = await postgresFromConfig(config, "order");
-    const bus = await messagingFromConfig(config, logger);
-    const order = await startOrder(config, { postgres, bus, logger });
-    const server = serveApp(order.app, { hostname: config.HOST, port: config.PORT });
-    logger.info("order listening", { url: server.url, postgres: postgres.description });
-    // The bus closes first, so no reply is handled after the database has gone.
-    await shutdownOnSignal({
-      servers: [server],
-      closers: [() => bus.close(), order.close, postgres.stop],
-      logger,
-      timeoutMs: config.SHUTDOWN_TIMEOUT_MS,
-    });
+  await runPostgresService({
+    name: "order",
+    loadConfig: loadOrderConfig,
+    start: startOrder,
   });
 }

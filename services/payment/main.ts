@@ -3,12 +3,10 @@
  * consumers, server, shutdown. `startPayment` is also how the all-in-one start and the tests run it.
  */
 import { type TokenVerifier, verifierFromConfig } from "@multishop/kit/auth";
-import { runMain } from "@multishop/kit/config";
-import { postgresFromConfig } from "@multishop/kit/embedded-postgres";
-import { createLogger, type Logger } from "@multishop/kit/log";
-import { type MessageBus, messagingFromConfig } from "@multishop/kit/messaging";
+import type { Logger } from "@multishop/kit/log";
+import type { MessageBus } from "@multishop/kit/messaging";
 import { openMigratedPostgres } from "@multishop/kit/migrate";
-import { serveApp, shutdownOnSignal } from "@multishop/kit/serve";
+import { runPostgresService } from "@multishop/kit/service-main";
 import { createPaymentApp } from "./app.ts";
 import { loadPaymentConfig, type PaymentConfig } from "./config.ts";
 import { consumePaymentMessages } from "./events.ts";
@@ -65,24 +63,10 @@ export async function startPayment(config: PaymentConfig, runtime: PaymentRuntim
 }
 
 if (import.meta.main) {
-  await runMain(async () => {
-    const config = loadPaymentConfig();
-    const logger = createLogger("payment", config.LOG_LEVEL);
-    const postgres = await postgresFromConfig(config, "payment");
-    const bus = await messagingFromConfig(config, logger);
-    const payment = await startPayment(config, { postgres, bus, logger });
-    const server = serveApp(payment.app, { hostname: config.HOST, port: config.PORT });
-    logger.info("payment listening", {
-      url: server.url,
-      postgres: postgres.description,
-      processor: "simulated",
-    });
-    await shutdownOnSignal({
-      servers: [server],
-      // The bus first, so no command starts on a closing pool.
-      closers: [() => bus.close(), payment.close, postgres.stop],
-      logger,
-      timeoutMs: config.SHUTDOWN_TIMEOUT_MS,
-    });
+  await runPostgresService({
+    name: "payment",
+    loadConfig: loadPaymentConfig,
+    start: startPayment,
+    describe: { processor: "simulated" },
   });
 }
