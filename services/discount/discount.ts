@@ -1,9 +1,11 @@
 /**
  * The discount service's use cases: coupon administration, the basket's check, and the checkout's
- * reserve, commit and release. The rules come from domain.ts, the queries from store/; this file puts
- * them in order.
+ * reserve, commit, release and return. The rules come from domain.ts, the queries from store/; this
+ * file puts them in order. The checkout's steps run in the caller's transaction when given one (the
+ * inbox's, which also writes the reply: see events.ts), else in one of their own.
  */
 import type { CouponValidationResult } from "@multishop/kit/contracts/discount";
+import type { TransactionSql } from "@multishop/kit/postgres";
 import { ProblemError } from "@multishop/kit/problem";
 import {
   type Coupon,
@@ -93,8 +95,8 @@ export function createDiscount(deps: DiscountDeps) {
      * Takes one use of the coupon for the order, or records why not. Repeating it for the order
      * answers the recorded redemption and takes nothing more; its `status` says where it stands now.
      */
-    async reserve(request: ReservationRequest): Promise<Redemption> {
-      const redemption = await store.reserve(request, judge(request.code, request.subtotal));
+    async reserve(request: ReservationRequest, transaction?: TransactionSql): Promise<Redemption> {
+      const redemption = await store.reserve(request, judge(request.code, request.subtotal), transaction);
       if (!sameReservation(redemption, request)) {
         throw new RedemptionError(
           "mismatch",
@@ -106,8 +108,8 @@ export function createDiscount(deps: DiscountDeps) {
     },
 
     /** The order is confirmed: its use is final. Committing again changes nothing. */
-    async commit(orderId: string): Promise<Redemption> {
-      const redemption = await store.transition(orderId, statusAfterCommit);
+    async commit(orderId: string, transaction?: TransactionSql): Promise<Redemption> {
+      const redemption = await store.transition(orderId, statusAfterCommit, transaction);
       if (!redemption) throw new RedemptionError("not_found", `order ${orderId} reserved no coupon`);
       return redemption;
     },
@@ -116,15 +118,15 @@ export function createDiscount(deps: DiscountDeps) {
      * The checkout failed: the use is free again. Undefined when the order reserved nothing, so that a
      * compensation may always run; releasing again changes nothing; a committed use is refused.
      */
-    release: (orderId: string): Promise<Redemption | undefined> =>
-      store.transition(orderId, statusAfterRelease),
+    release: (orderId: string, transaction?: TransactionSql): Promise<Redemption | undefined> =>
+      store.transition(orderId, statusAfterRelease, transaction),
 
     /**
      * A confirmed order was cancelled before shipping: its use no longer counts against the coupon's
      * limits. Undefined when the order reserved nothing; returning again changes nothing.
      */
-    return: (orderId: string): Promise<Redemption | undefined> =>
-      store.transition(orderId, statusAfterReturn),
+    return: (orderId: string, transaction?: TransactionSql): Promise<Redemption | undefined> =>
+      store.transition(orderId, statusAfterReturn, transaction),
   };
 }
 

@@ -1,10 +1,17 @@
 /**
- * The discount service's process entry: configuration, database, migrations, server, shutdown.
- * `startDiscount` is also how the all-in-one start and the tests run it.
+ * The discount service's process entry: configuration, database, migrations, the outbox relay and
+ * the checkout's command consumer (with a bus), server, shutdown. `startDiscount` is also how the
+ * all-in-one start and the tests run it.
  */
 import { type TokenVerifier, verifierFromConfig } from "@multishop/kit/auth";
 import type { Logger } from "@multishop/kit/log";
-import type { MessageBus } from "@multishop/kit/messaging";
+import {
+  inboxMigration,
+  type MessageBus,
+  outboxMigrations,
+  type OutboxRelay,
+  startOutboxRelay,
+} from "@multishop/kit/messaging";
 import { openMigratedPostgres } from "@multishop/kit/migrate";
 import { runPostgresService } from "@multishop/kit/service-main";
 import { createDiscountApp } from "./app.ts";
@@ -29,6 +36,7 @@ export async function startDiscount(config: DiscountConfig, runtime: DiscountRun
   const sql = await openMigratedPostgres(runtime.postgres, {
     service: "discount",
     folder: new URL("./migrations/", import.meta.url),
+    extra: [...outboxMigrations, inboxMigration],
     logger,
   });
   const store = createDiscountStore(sql);
@@ -37,7 +45,11 @@ export async function startDiscount(config: DiscountConfig, runtime: DiscountRun
     currency: config.CURRENCY,
     clock: runtime.clock ?? (() => new Date()),
   });
-  if (runtime.bus) await consumeDiscountMessages(runtime.bus, discount, logger);
+  let relay: OutboxRelay | undefined;
+  if (runtime.bus) {
+    relay = startOutboxRelay({ sql, publisher: runtime.bus, logger });
+    await consumeDiscountMessages({ bus: runtime.bus, sql, discount, outbox: relay, logger });
+  }
   const app = createDiscountApp({
     discount,
     store,
@@ -51,7 +63,10 @@ export async function startDiscount(config: DiscountConfig, runtime: DiscountRun
     app,
     store,
     discount,
-    close: () => sql.end({ timeout: 5 }),
+    async close() {
+      await relay?.stop();
+      await sql.end({ timeout: 5 });
+    },
   };
 }
 

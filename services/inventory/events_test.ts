@@ -1,7 +1,8 @@
 /**
- * The inventory's messages on the in-process bus, as the order service and the catalog will send
- * them: each checkout command answered by its reply event, redeliveries answered again without a
- * second effect, the catalog's products creating and retiring stock, and the expiry sweep.
+ * The inventory's messages on the in-process bus, as the order service and the catalog send them:
+ * each checkout command answered by its reply event, written to the outbox with the change; a
+ * redelivered command skipped by the inbox; a command repeated under a new id answered again; the
+ * catalog's products creating and retiring stock; and the expiry sweep.
  */
 import assert from "node:assert/strict";
 import { catalogEvents } from "@multishop/kit/contracts/catalog";
@@ -9,7 +10,7 @@ import { inventoryMessages } from "@multishop/kit/contracts/checkout";
 import { memoryLogger } from "@multishop/kit/log";
 import { postgresTargets } from "@multishop/kit/testing";
 import type { z } from "zod";
-import { inventoryQueue } from "./events.ts";
+import { inventoryQueue } from "./inventory.ts";
 import {
   eventually,
   newOrderId,
@@ -56,10 +57,23 @@ for (const target of await postgresTargets()) {
       };
       const reservedOf = async (productId: string) => (await store.stockLevel(productId))!.reserved;
       const onHandOf = async (productId: string) => (await store.stockLevel(productId))!.onHand;
+      const logged = (message: string, messageId: string) =>
+        logger.lines.filter((line) => line.message === message && line.messageId === messageId).length;
       /** How many times the service has handled the message with this id. */
-      const handled = (messageId: string) =>
-        logger.lines.filter((line) => line.message === "message handled" && line.messageId === messageId)
-          .length;
+      const handled = (messageId: string) => logged("message handled", messageId);
+      /** How many deliveries of the message with this id the inbox turned away. */
+      const skipped = (messageId: string) => logged("message handled before; skipped", messageId);
+      /** What the service wrote to its outbox about the order, oldest first. */
+      const outboxOf = async (orderId: string) => {
+        const rows = await service.sql<
+          { id: string; type: string; causation_id: string | null; published: boolean }[]
+        >`
+          select id, type, causation_id, published_at is not null as published
+          from outbox where correlation_id = ${orderId} order by seq`;
+        return Array.from(rows, (row) => ({ ...row }));
+      };
+      const inInbox = async (messageId: string) =>
+        (await service.sql`select 1 from inbox where message_id = ${messageId}`).length > 0;
       const publishCatalog = <T extends "catalog.product.created" | "catalog.product.deleted">(
         type: T,
         payload: z.input<(typeof catalogEvents)[T]>,
@@ -106,28 +120,89 @@ for (const target of await postgresTargets()) {
           },
         );
 
-        await t.step("a redelivered reserve has one effect and gets the same reply again", async () => {
-          const productId = await stocked(10);
-          const orderId = newOrderId();
-          const commandId = crypto.randomUUID();
-          const lines = [{ productId, quantity: 3 }];
-          // Delivered twice at once, then once more later.
-          await Promise.all([
-            send(service, "inventory.reserve", { orderId, lines }, commandId),
-            send(service, "inventory.reserve", { orderId, lines }, commandId),
-          ]);
-          await awaitReplies(orderId, 2);
-          await send(service, "inventory.reserve", { orderId, lines }, commandId);
-          await awaitReplies(orderId, 3);
-          const replies = repliesTo(service, orderId);
-          assert.ok(replies.every((r) => r.type === "inventory.reserved" && r.causationId === commandId));
-          assert.equal(
-            new Set(replies.map((r) => r.id)).size,
-            1,
-            "the same reply id, so an inbox drops repeats",
-          );
-          assert.equal(await reservedOf(productId), 3);
-        });
+        await t.step(
+          "a redelivered reserve has one effect and one reply; nothing more is written",
+          async () => {
+            const productId = await stocked(10);
+            const orderId = newOrderId();
+            const commandId = crypto.randomUUID();
+            const lines = [{ productId, quantity: 3 }];
+            // Delivered twice at once, then once more later.
+            await Promise.all([
+              send(service, "inventory.reserve", { orderId, lines }, commandId),
+              send(service, "inventory.reserve", { orderId, lines }, commandId),
+            ]);
+            await eventually(
+              () => handled(commandId) === 1 && skipped(commandId) === 1,
+              "one of the two handled",
+            );
+            await send(service, "inventory.reserve", { orderId, lines }, commandId);
+            await eventually(() => skipped(commandId) === 2, "the later redelivery skipped");
+            await awaitReplies(orderId, 1);
+            const [reply] = repliesTo(service, orderId);
+            assert.deepEqual([reply.type, reply.causationId], ["inventory.reserved", commandId]);
+            assert.deepEqual(
+              (await outboxOf(orderId)).map((row) => [row.id, row.type]),
+              [[reply.id, "inventory.reserved"]],
+              "one reply written, and it is the one that went out",
+            );
+            assert.equal(repliesTo(service, orderId).length, 1);
+            assert.equal(await reservedOf(productId), 3);
+          },
+        );
+
+        await t.step(
+          "a command repeated under a new id gets the first one's answer again, under an id of its own",
+          async () => {
+            const productId = await stocked(10);
+            const scarce = await stocked(1);
+            const confirmed = newOrderId();
+            const refused = newOrderId();
+            const lines = [{ productId, quantity: 2 }];
+            const tooMany = [{ productId: scarce, quantity: 2 }];
+            const first = [
+              await send(service, "inventory.reserve", { orderId: confirmed, lines }),
+              await send(service, "inventory.reserve", { orderId: refused, lines: tooMany }),
+            ];
+            await awaitReplies(confirmed, 1);
+            await awaitReplies(refused, 1);
+            await inventory.setOnHand(scarce, 5);
+            // The order service repeats the step after a restart: the same command, a new id.
+            const again = [
+              await send(service, "inventory.reserve", { orderId: confirmed, lines }),
+              await send(service, "inventory.reserve", { orderId: refused, lines: tooMany }),
+            ];
+            await awaitReplies(confirmed, 2);
+            await awaitReplies(refused, 2);
+            for (const [index, orderId] of [confirmed, refused].entries()) {
+              const replies = repliesTo(service, orderId);
+              assert.deepEqual(replies[1].payload, replies[0].payload, "the same answer");
+              assert.equal(replies[1].type, replies[0].type);
+              assert.deepEqual(
+                replies.map((reply) => reply.causationId),
+                [first[index].id, again[index].id],
+              );
+              assert.notEqual(
+                replies[1].id,
+                replies[0].id,
+                "a reply of its own, which the order's inbox takes",
+              );
+            }
+            assert.equal(repliesTo(service, refused)[1].type, "inventory.reservation_failed");
+            assert.equal(await reservedOf(productId), 2, "held once");
+            assert.equal(await reservedOf(scarce), 0, "a failed reserve stays failed");
+
+            const commit = await send(service, "inventory.commit", { orderId: confirmed });
+            await awaitReplies(confirmed, 3);
+            const commitAgain = await send(service, "inventory.commit", { orderId: confirmed });
+            await awaitReplies(confirmed, 4);
+            assert.deepEqual(
+              repliesTo(service, confirmed).slice(2).map((reply) => [reply.type, reply.causationId]),
+              [["inventory.committed", commit.id], ["inventory.committed", commitAgain.id]],
+            );
+            assert.equal(await onHandOf(productId), 8, "committed once");
+          },
+        );
 
         await t.step("commit and release answer committed and released, once in effect each", async () => {
           const productId = await stocked(10);
@@ -142,22 +217,17 @@ for (const target of await postgresTargets()) {
           await send(service, "inventory.commit", { orderId: confirmed }, commit);
           await send(service, "inventory.release", { orderId: cancelled }, release);
           await send(service, "inventory.release", { orderId: cancelled }, release);
-          await awaitReplies(confirmed, 2);
-          await awaitReplies(cancelled, 2);
-          for (const reply of repliesTo(service, confirmed)) {
-            assert.deepEqual([reply.type, reply.payload, reply.causationId], [
-              "inventory.committed",
-              { orderId: confirmed },
-              commit,
-            ]);
-          }
-          for (const reply of repliesTo(service, cancelled)) {
-            assert.deepEqual([reply.type, reply.payload, reply.causationId], [
-              "inventory.released",
-              { orderId: cancelled },
-              release,
-            ]);
-          }
+          await eventually(() => skipped(commit) === 1 && skipped(release) === 1, "the redeliveries skipped");
+          await awaitReplies(confirmed, 1);
+          await awaitReplies(cancelled, 1);
+          assert.deepEqual(
+            repliesTo(service, confirmed).map((reply) => [reply.type, reply.payload, reply.causationId]),
+            [["inventory.committed", { orderId: confirmed }, commit]],
+          );
+          assert.deepEqual(
+            repliesTo(service, cancelled).map((reply) => [reply.type, reply.payload, reply.causationId]),
+            [["inventory.released", { orderId: cancelled }, release]],
+          );
           assert.equal(await onHandOf(productId), 8);
           assert.equal(await reservedOf(productId), 0);
         });
@@ -171,11 +241,12 @@ for (const target of await postgresTargets()) {
           const giveBack = crypto.randomUUID();
           await send(service, "inventory.return", { orderId }, giveBack);
           await send(service, "inventory.return", { orderId }, giveBack);
+          await eventually(() => skipped(giveBack) === 1, "the redelivery skipped");
           await send(service, "inventory.return", { orderId });
-          await awaitReplies(orderId, 3);
+          await awaitReplies(orderId, 2);
           assert.deepEqual(
-            new Set(repliesTo(service, orderId).map((reply) => reply.type)),
-            new Set(["inventory.returned"]),
+            repliesTo(service, orderId).map((reply) => reply.type),
+            ["inventory.returned", "inventory.returned"],
           );
           assert.equal(await onHandOf(productId), 10);
           assert.equal(await reservedOf(productId), 0);
@@ -197,18 +268,23 @@ for (const target of await postgresTargets()) {
           await inventory.reserve(orderId, [{ productId, quantity: 1 }]);
           await inventory.commit(orderId);
           const before = logger.lines.length;
-          const logged = (text: string) =>
+          const loggedSince = (text: string) =>
             logger.lines.slice(before).filter((line) => String(line.message).includes(text));
-          await send(service, "inventory.release", { orderId });
-          await send(service, "inventory.commit", { orderId: newOrderId() });
-          await eventually(() => logged("command refused").length === 2, "both refusals to be logged");
+          const stranger = newOrderId();
+          const release = await send(service, "inventory.release", { orderId });
+          const commit = await send(service, "inventory.commit", { orderId: stranger });
+          await eventually(() => loggedSince("command refused").length === 2, "both refusals to be logged");
           assert.deepEqual(
-            logged("command refused").map((line) => `${line.level} ${line.kind}`).sort(),
+            loggedSince("command refused").map((line) => `${line.level} ${line.kind}`).sort(),
             ["error committed", "error not_found"],
           );
           assert.deepEqual(repliesTo(service, orderId).map((r) => r.type), []);
+          assert.deepEqual(await outboxOf(orderId), [], "no reply written");
+          assert.deepEqual(await outboxOf(stranger), []);
+          assert.equal(await inInbox(release.id), false, "the refusal's transaction left nothing behind");
+          assert.equal(await inInbox(commit.id), false);
           assert.equal(await onHandOf(productId), 4, "the committed unit stays sold");
-          assert.deepEqual(logged("retrying"), []);
+          assert.deepEqual(loggedSince("retrying"), []);
           assert.deepEqual(service.bus.deadLetters(inventoryQueue), []);
         });
 
@@ -219,6 +295,93 @@ for (const target of await postgresTargets()) {
           await eventually(() => service.bus.deadLetters(inventoryQueue).length === 1, "the dead letter");
           assert.equal(service.bus.deadLetters(inventoryQueue)[0].envelope.type, "inventory.reserve");
         });
+
+        await t.step(
+          "with the broker away, the reservation and its reply both stay; the reply goes out once it is back",
+          async () => {
+            const productId = await stocked(5);
+            const orderId = newOrderId();
+            const before = logger.lines.length;
+            service.setBrokerAway(true);
+            let command;
+            try {
+              command = await send(service, "inventory.reserve", {
+                orderId,
+                lines: [{ productId, quantity: 2 }],
+              });
+              await eventually(
+                () =>
+                  logger.lines.slice(before).some((line) =>
+                    String(line.message).startsWith("outbox relay could not publish")
+                  ),
+                "the relay to try and fail",
+              );
+              assert.equal(await reservedOf(productId), 2, "the reservation is made");
+              assert.deepEqual(
+                (await outboxOf(orderId)).map((row) => [row.type, row.causation_id, row.published]),
+                [["inventory.reserved", command.id, false]],
+                "its reply waits in the outbox",
+              );
+              assert.deepEqual(repliesTo(service, orderId), []);
+            } finally {
+              service.setBrokerAway(false);
+            }
+            // The relay tries again after a second.
+            await eventually(() => repliesTo(service, orderId).length === 1, "the reply to go out", 10_000);
+            const [reply] = repliesTo(service, orderId);
+            assert.deepEqual([reply.type, reply.payload, reply.causationId], [
+              "inventory.reserved",
+              { orderId },
+              command.id,
+            ]);
+            assert.deepEqual((await outboxOf(orderId)).map((row) => row.published), [true]);
+            assert.equal(await reservedOf(productId), 2);
+          },
+        );
+
+        await t.step(
+          "a command whose reply cannot be written leaves no change; handled again, it has both",
+          async () => {
+            // The database itself refuses the reply, after the reservation was made in the transaction.
+            await service.sql.unsafe(`
+              create function refuse_outbox_rows() returns trigger language plpgsql as $$
+              begin raise exception 'the outbox refuses rows in this test'; end $$;
+              create trigger refuse_outbox_rows before insert on outbox
+              for each row execute function refuse_outbox_rows();`);
+            const productId = await stocked(5);
+            const orderId = newOrderId();
+            const lines = [{ productId, quantity: 2 }];
+            let command;
+            try {
+              command = await send(service, "inventory.reserve", { orderId, lines });
+              await eventually(
+                () =>
+                  service.bus.deadLetters(inventoryQueue).some((letter) =>
+                    letter.envelope.id === command!.id
+                  ),
+                "the command to fail every try",
+              );
+            } finally {
+              await service.sql.unsafe(`
+                drop trigger refuse_outbox_rows on outbox;
+                drop function refuse_outbox_rows();`);
+            }
+            assert.equal(await reservedOf(productId), 0, "the reservation rolled back with its reply");
+            assert.equal(await store.findReservation(orderId), undefined);
+            assert.deepEqual(await outboxOf(orderId), []);
+            assert.equal(await inInbox(command.id), false, "not recorded as handled, so it is handled again");
+            assert.deepEqual(repliesTo(service, orderId), []);
+
+            await send(service, "inventory.reserve", { orderId, lines }, command.id);
+            await awaitReplies(orderId, 1);
+            assert.deepEqual(
+              repliesTo(service, orderId).map((reply) => [reply.type, reply.causationId]),
+              [["inventory.reserved", command.id]],
+            );
+            assert.equal(await reservedOf(productId), 2);
+            assert.equal(await inInbox(command.id), true);
+          },
+        );
 
         await t.step("catalog.product.created makes a stock record with nothing on hand, once", async () => {
           const productId = newProductId();
@@ -231,7 +394,8 @@ for (const target of await postgresTargets()) {
           }]);
           await inventory.setOnHand(productId, 7);
           await publishCatalog("catalog.product.created", product(productId), created.id);
-          await eventually(() => handled(created.id) === 2, "the redelivery to be handled");
+          await eventually(() => skipped(created.id) === 1, "the redelivery to be skipped");
+          assert.equal(handled(created.id), 1);
           assert.equal(await onHandOf(productId), 7, "the count an admin set in the meantime stays");
         });
 
@@ -296,6 +460,13 @@ for (const target of await postgresTargets()) {
         ]);
         assert.equal((await service.store.stockLevel(productId))!.reserved, 0);
         assert.equal((await service.store.findReservation(forgotten))!.status, "released");
+        const written = await service.sql<{ id: string; type: string }[]>`
+          select id, type from outbox where correlation_id = ${forgotten}`;
+        assert.deepEqual(
+          Array.from(written, (row) => ({ ...row })),
+          [{ id: event.id, type: "inventory.released" }],
+          "announced through the outbox",
+        );
       } finally {
         await service.close();
       }

@@ -1,14 +1,20 @@
 /**
- * The inventory service's process entry: configuration, database, migrations, message consumers, the
- * expiry sweep, server, shutdown. `startInventory` is also how the all-in-one start and the tests run it.
+ * The inventory service's process entry: configuration, database, migrations, the outbox relay,
+ * message consumers, the expiry sweep, server, shutdown. `startInventory` is also how the all-in-one
+ * start and the tests run it.
  */
 import { type TokenVerifier, verifierFromConfig } from "@multishop/kit/auth";
 import { describeError, type Logger } from "@multishop/kit/log";
-import type { MessageBus } from "@multishop/kit/messaging";
+import {
+  inboxMigration,
+  type MessageBus,
+  outboxMigrations,
+  startOutboxRelay,
+} from "@multishop/kit/messaging";
 import { openMigratedPostgres } from "@multishop/kit/migrate";
 import { createInventoryApp } from "./app.ts";
 import { type InventoryConfig, loadInventoryConfig } from "./config.ts";
-import { consumeInventoryMessages, releaseExpired } from "./events.ts";
+import { consumeInventoryMessages } from "./events.ts";
 import { createInventory } from "./inventory.ts";
 import { createInventoryStore } from "./store/postgres.ts";
 import { repeat } from "@multishop/kit/schedule";
@@ -16,7 +22,7 @@ import { runPostgresService } from "@multishop/kit/service-main";
 
 export interface InventoryRuntime {
   postgres: { url: string; maxConnections: number };
-  /** Where checkout commands and catalog events come from and replies go. */
+  /** Where checkout commands and catalog events come from and replies go (through the outbox). */
   bus: MessageBus;
   logger: Logger;
   /** Defaults to identity's published keys (AUTH_JWKS_URL); tests sign their own tokens. */
@@ -30,19 +36,23 @@ export async function startInventory(config: InventoryConfig, runtime: Inventory
   const sql = await openMigratedPostgres(runtime.postgres, {
     service: "inventory",
     folder: new URL("./migrations/", import.meta.url),
+    extra: [...outboxMigrations, inboxMigration],
     logger,
   });
   const store = createInventoryStore(sql);
+  const relay = startOutboxRelay({ sql, publisher: bus, logger });
   const inventory = createInventory({
+    sql,
     store,
+    outbox: relay,
     clock: runtime.clock ?? (() => new Date()),
     reservationTtlSeconds: config.RESERVATION_TTL_SECONDS,
   });
   await consumeInventoryMessages(bus, inventory, logger);
   const sweep = repeat(config.RESERVATION_SWEEP_SECONDS * 1000, async () => {
     try {
-      const released = await releaseExpired(bus, inventory);
-      if (released > 0) logger.info("expired reservations released", { orders: released });
+      const released = await inventory.expire();
+      if (released.length > 0) logger.info("expired reservations released", { orders: released.length });
     } catch (error) {
       logger.error("expiry sweep failed; what is still due is released at the next sweep", {
         nextSweepInSeconds: config.RESERVATION_SWEEP_SECONDS,
@@ -61,8 +71,11 @@ export async function startInventory(config: InventoryConfig, runtime: Inventory
     app,
     store,
     inventory,
+    /** The pool, for tests that read the tables themselves. */
+    sql,
     async close() {
       await sweep.stop();
+      await relay.stop();
       await sql.end({ timeout: 5 });
     },
   };

@@ -1,10 +1,11 @@
 /**
  * Starts the inventory service for a test against one PostgreSQL target, on an in-process bus, with a
- * clock the test can set and the replies it publishes collected.
+ * clock the test can set, the replies it publishes collected, and a switch that takes the broker away
+ * from the service's publishes.
  */
 import assert from "node:assert/strict";
 import { createLogger, type Logger } from "@multishop/kit/log";
-import { createInProcessBus, type Envelope } from "@multishop/kit/messaging";
+import { createInProcessBus, type Envelope, type MessageBus } from "@multishop/kit/messaging";
 import { type PostgresTarget, serveForTest, testTokenIssuer } from "@multishop/kit/testing";
 import { loadInventoryConfig } from "./config.ts";
 import { startInventory } from "./main.ts";
@@ -44,13 +45,25 @@ export async function startTestInventory(
     return Promise.resolve();
   });
   let fixedNow: Date | undefined;
+  let brokerAway = false;
+  // Only the service's publishes fail: the test still delivers commands to it, as a broker that
+  // refuses new messages still delivers those it holds.
+  const serviceBus: MessageBus = {
+    publish: (type, schema, payload, options) =>
+      brokerAway
+        ? Promise.reject(new Error("the broker is away"))
+        : bus.publish(type, schema, payload, options),
+    subscribe: bus.subscribe.bind(bus),
+    ping: bus.ping.bind(bus),
+    close: bus.close.bind(bus),
+  };
   try {
     const poolSize = database.maxConnections > 1 ? realPoolSize : 1;
     const inventory = await startInventory(
       loadInventoryConfig({ LOG_LEVEL: "silent", RESERVATION_SWEEP_SECONDS: "3600", ...env }),
       {
         postgres: { url: database.url, maxConnections: poolSize },
-        bus,
+        bus: serviceBus,
         logger,
         verifyToken: tokens.verifyToken,
         clock: () => fixedNow ?? new Date(),
@@ -64,9 +77,15 @@ export async function startTestInventory(
       bus,
       inventory: inventory.inventory,
       store: inventory.store,
+      /** The service's own pool: on embedded PostgreSQL it is the only connection there is. */
+      sql: inventory.sql,
       poolSize,
       /** Every reply the service published, oldest first. */
       replies,
+      /** While away, what the service publishes fails, as it does when RabbitMQ is down. */
+      setBrokerAway(away: boolean) {
+        brokerAway = away;
+      },
       /** Fixes the service's clock at `at`; without it, the clock follows real time again. */
       setClock(at?: Date) {
         fixedNow = at;
@@ -87,13 +106,17 @@ export async function startTestInventory(
 
 export type TestInventory = Awaited<ReturnType<typeof startTestInventory>>;
 
-/** Waits up to two seconds for `check` to hold; the bus delivers asynchronously. */
-export async function eventually(check: () => boolean | Promise<boolean>, what: string): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    if (await check()) return;
+/** Waits for `check` to hold, two seconds unless told otherwise; the bus delivers asynchronously. */
+export async function eventually(
+  check: () => boolean | Promise<boolean>,
+  what: string,
+  timeoutMs = 2000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!await check()) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
-  assert.fail(`timed out waiting for ${what}`);
 }
 
 /** A product id no other test uses. */

@@ -1,10 +1,16 @@
 /**
- * The payment service's process entry: configuration, database, migrations, card processor, message
- * consumers, server, shutdown. `startPayment` is also how the all-in-one start and the tests run it.
+ * The payment service's process entry: configuration, database, migrations, the outbox relay, card
+ * processor, command consumers, server, shutdown. `startPayment` is also how the all-in-one start and
+ * the tests run it.
  */
 import { type TokenVerifier, verifierFromConfig } from "@multishop/kit/auth";
 import type { Logger } from "@multishop/kit/log";
-import type { MessageBus } from "@multishop/kit/messaging";
+import {
+  inboxMigration,
+  type MessageBus,
+  outboxMigrations,
+  startOutboxRelay,
+} from "@multishop/kit/messaging";
 import { openMigratedPostgres } from "@multishop/kit/migrate";
 import { runPostgresService } from "@multishop/kit/service-main";
 import { createPaymentApp } from "./app.ts";
@@ -31,10 +37,13 @@ export async function startPayment(config: PaymentConfig, runtime: PaymentRuntim
   const sql = await openMigratedPostgres(runtime.postgres, {
     service: "payment",
     folder: new URL("./migrations/", import.meta.url),
+    extra: [...outboxMigrations, inboxMigration],
     logger,
   });
   const store = createPaymentStore(sql);
+  const relay = startOutboxRelay({ sql, publisher: bus, logger });
   const payments = createPayments({
+    sql,
     store,
     processor: runtime.processor ?? simulatedProcessor(),
     logger,
@@ -43,7 +52,7 @@ export async function startPayment(config: PaymentConfig, runtime: PaymentRuntim
     retryDelayMs: config.PROCESSOR_RETRY_DELAY_MS,
     leaseMs: config.PAYMENT_LEASE_MS,
   });
-  await consumePaymentMessages(bus, payments);
+  await consumePaymentMessages({ bus, sql, payments, outbox: relay });
   const app = createPaymentApp({
     payments,
     store,
@@ -58,7 +67,10 @@ export async function startPayment(config: PaymentConfig, runtime: PaymentRuntim
     payments,
     /** The pool, for tests that read the tables themselves. */
     sql,
-    close: () => sql.end({ timeout: 5 }),
+    async close() {
+      await relay.stop();
+      await sql.end({ timeout: 5 });
+    },
   };
 }
 

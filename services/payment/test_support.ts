@@ -1,8 +1,9 @@
 /**
  * Starts the payment service for a test against one PostgreSQL target, with an in-process bus, a log the
- * test can read, a clock it can set, and the simulated processor behind a spy that counts its calls.
+ * test can read, a clock it can set, the simulated processor behind a spy that counts its calls, and a
+ * switch that makes the broker refuse what the service publishes.
  */
-import { createInProcessBus } from "@multishop/kit/messaging";
+import { createInProcessBus, type MessageBus } from "@multishop/kit/messaging";
 import { memoryLogger } from "@multishop/kit/log";
 import { type PostgresTarget, serveForTest, testTokenIssuer } from "@multishop/kit/testing";
 import { loadPaymentConfig } from "./config.ts";
@@ -54,6 +55,26 @@ export async function startTestPayment(target: PostgresTarget, env: Record<strin
   const bus = createInProcessBus({ logger, retryDelaysMs: [10, 20, 40] });
   const { spied: processor, calls } = spyOn(simulatedProcessor());
   let fixedNow: Date | undefined;
+  let brokerDown = false;
+  /** How many times the service finished handling each message id, a failed try included. */
+  const handled = new Map<string, number>();
+  // The test publishes commands on `bus` itself; only the service's own publishes meet the outage.
+  const serviceBus: MessageBus = {
+    publish: (type, schema, payload, options) =>
+      brokerDown
+        ? Promise.reject(new Error("the broker is unreachable"))
+        : bus.publish(type, schema, payload, options),
+    subscribe: (queue, pattern, handler) =>
+      bus.subscribe(queue, pattern, async (envelope) => {
+        try {
+          await handler(envelope);
+        } finally {
+          handled.set(envelope.id, (handled.get(envelope.id) ?? 0) + 1);
+        }
+      }),
+    ping: () => bus.ping(),
+    close: () => bus.close(),
+  };
   const database = await target.open();
   try {
     const poolSize = database.maxConnections > 1 ? realPoolSize : 1;
@@ -61,7 +82,7 @@ export async function startTestPayment(target: PostgresTarget, env: Record<strin
       loadPaymentConfig({ LOG_LEVEL: "debug", PROCESSOR_RETRY_DELAY_MS: "5", ...env }),
       {
         postgres: { url: database.url, maxConnections: poolSize },
-        bus,
+        bus: serviceBus,
         logger,
         processor,
         verifyToken: tokens.verifyToken,
@@ -86,6 +107,12 @@ export async function startTestPayment(target: PostgresTarget, env: Record<strin
       payments: payment.payments,
       store: payment.store,
       sql: payment.sql,
+      /** How many times the service finished handling the message, a failed try included. */
+      timesHandled: (messageId: string) => handled.get(messageId) ?? 0,
+      /** While down, the broker refuses every event the service publishes. */
+      setBrokerDown(down: boolean) {
+        brokerDown = down;
+      },
       /** Fixes the service's clock at `at`; without it, the clock follows real time again. */
       setClock(at?: Date) {
         fixedNow = at;

@@ -120,6 +120,17 @@ function filters(db: Sql, options: { query?: string; active?: boolean }) {
 }
 
 export function createDiscountStore(sql: Sql) {
+  /**
+   * Runs `work` in the caller's transaction, so that it commits with what else the caller writes (a
+   * handled command's inbox record and reply), or in a transaction of its own when there is none.
+   */
+  function inTransaction<T>(
+    transaction: TransactionSql | undefined,
+    work: (tx: TransactionSql) => Promise<T>,
+  ): Promise<T> {
+    return transaction ? work(transaction) : sql.begin(work) as Promise<T>;
+  }
+
   /** Runs a write, turning a clash on the code into a DuplicateCouponError. */
   async function uniqueCode<T>(code: string, write: () => Promise<T>): Promise<T> {
     try {
@@ -209,14 +220,16 @@ export function createDiscountStore(sql: Sql) {
     /**
      * Records the order's reservation and returns it, or returns the one already recorded for the
      * order. `decide` runs with the coupon's row locked and its uses counted after the lock, so
-     * concurrent reservations of one coupon are judged one at a time and its limits hold.
+     * concurrent reservations of one coupon are judged one at a time and its limits hold. In the
+     * caller's `transaction`, the locks are held until the caller commits.
      */
     async reserve(
       request: ReservationRequest,
       decide: (found: CouponWithUsage) => CouponValidationResult,
+      transaction?: TransactionSql,
     ): Promise<Redemption> {
       const code = normalizeCode(request.code);
-      return await sql.begin(async (tx) => {
+      return await inTransaction(transaction, async (tx) => {
         await tx`select id from coupons where code = ${code} for update`;
         // Read after the lock: a reservation of this order, or of this coupon, that held it is
         // visible now, since each statement sees what was committed before it began.
@@ -244,13 +257,15 @@ export function createDiscountStore(sql: Sql) {
     /**
      * Moves the order's redemption to the status `next` decides, with its row locked; undefined when
      * the order has none. The coupon's row is locked first (shared), as in reserve and delete, so the
-     * three never deadlock and a delete never misses a commit.
+     * three never deadlock and a delete never misses a commit. In the caller's `transaction`, the
+     * locks are held until the caller commits.
      */
     async transition(
       orderId: string,
       next: (redemption: Redemption) => RedemptionStatus,
+      transaction?: TransactionSql,
     ): Promise<Redemption | undefined> {
-      return await sql.begin(async (tx) => {
+      return await inTransaction(transaction, async (tx) => {
         const [found] = await tx<{ coupon_id: string | null }[]>`
           select coupon_id from redemptions where order_id = ${orderId}`;
         if (!found) return undefined;

@@ -6,7 +6,6 @@ import {
   type ReservationLine,
   type ReservationStatus,
   shortages,
-  statusAfterExpiry,
   type StockLevel,
 } from "../domain.ts";
 
@@ -93,37 +92,11 @@ function stockChange(from: ReservationStatus, to: ReservationStatus): { reserved
   throw new Error(`a ${from} reservation cannot become ${to}`);
 }
 
+/**
+ * The store's writes that belong to a larger change (a handled message with its inbox record and
+ * reply, an expiry with its event) take the caller's transaction, and commit or roll back with it.
+ */
 export function createInventoryStore(sql: Sql) {
-  /**
-   * Moves the order's reservation to the status `next` decides, and its stock with it; undefined when
-   * the order reserved nothing, `changed` false when it already stood there. The order's request row
-   * is locked first, so the commit, release and expiry of one order take turns.
-   */
-  async function transition(
-    orderId: string,
-    next: (reservation: Reservation) => ReservationStatus,
-  ): Promise<{ reservation: Reservation; changed: boolean } | undefined> {
-    return await sql.begin(async (tx) => {
-      const [found] = await tx`select 1 from reservation_requests where order_id = ${orderId} for update`;
-      if (!found) return undefined;
-      const reservation = (await findReservation(tx, orderId))!;
-      const status = next(reservation);
-      if (status === reservation.status) return { reservation, changed: false };
-      const change = stockChange(reservation.status, status);
-      const { productIds, quantities } = columnsOf(reservation.lines);
-      await lockStock(tx, productIds);
-      await tx`
-        update stock s
-        set reserved = s.reserved + ${change.reserved} * l.quantity,
-            on_hand = s.on_hand + ${change.onHand} * l.quantity,
-            updated_at = now()
-        from unnest(${productIds}::text[], ${quantities}::int[]) as l(product_id, quantity)
-        where s.product_id = l.product_id`;
-      await tx`update reservations set status = ${status}, updated_at = now() where order_id = ${orderId}`;
-      return { reservation: { ...reservation, status }, changed: true };
-    });
-  }
-
   return {
     async stockLevel(productId: string): Promise<StockLevel | undefined> {
       const [row] = await sql<StockRow[]>`
@@ -160,6 +133,13 @@ export function createInventoryStore(sql: Sql) {
       });
     },
 
+    /** Gives a new product a stock row with nothing on hand, unless it has one. */
+    async addProduct(tx: TransactionSql, productId: string): Promise<void> {
+      await tx`
+        insert into stock (product_id, on_hand) values (${productId}, 0)
+        on conflict (product_id) do nothing`;
+    },
+
     /** Creates the stock rows that are missing, with these counts; rows already there stay as they are. */
     async addMissing(levels: readonly { productId: string; onHand: number }[]): Promise<number> {
       const { productIds, quantities } = columnsOf(
@@ -179,65 +159,94 @@ export function createInventoryStore(sql: Sql) {
      * Marks the product's stock as not reservable. A product without a row gets a retired one, so that
      * its creation, if that message comes late, cannot bring it back.
      */
-    async retire(productId: string): Promise<void> {
-      await sql`
+    async retire(tx: TransactionSql, productId: string): Promise<void> {
+      await tx`
         insert into stock (product_id, on_hand, retired) values (${productId}, 0, true)
         on conflict (product_id) do update set retired = true, updated_at = now() where not stock.retired`;
     },
 
     /**
-     * Reserves every line or none, in one transaction, and records the outcome for the order; or
-     * returns what was recorded for it before. `lines` must be normalised (see normalizeLines).
+     * Reserves every line or none, in the caller's transaction, and records the outcome for the
+     * order; or returns what was recorded for it before. `lines` must be normalised (see
+     * normalizeLines).
      */
-    async reserve(orderId: string, lines: ReservationLine[], expiresAt: Date): Promise<Reservation> {
-      return await sql.begin(async (tx) => {
-        const { productIds, quantities } = columnsOf(lines);
-        const stock = await lockStock(tx, productIds);
-        // Read after the locks: a reserve of this order that held them has committed by now, and
-        // each statement sees what was committed before it began.
-        const recorded = await findReservation(tx, orderId);
-        if (recorded) return recorded;
-        const outOfStock = shortages(lines, stock);
-        // Plain objects, which postgres.js accepts as JSON values (an interface type it does not).
-        const asked = lines.map(({ productId, quantity }) => ({ productId, quantity }));
-        const [inserted] = await tx`
-          insert into reservation_requests (order_id, lines, outcome, out_of_stock)
-          values (${orderId}, ${tx.json(asked)}, ${outOfStock.length ? "out_of_stock" : "reserved"},
-                  ${outOfStock}::text[])
-          on conflict (order_id) do nothing
-          returning order_id`;
-        // Another reserve of this order, with no stock row in common to wait on, got in first.
-        if (!inserted) return (await findReservation(tx, orderId))!;
-        if (outOfStock.length > 0) {
-          return { orderId, lines, status: "failed" as const, outOfStock, expiresAt: null };
-        }
-        await tx`
-          update stock s set reserved = s.reserved + l.quantity, updated_at = now()
-          from unnest(${productIds}::text[], ${quantities}::int[]) as l(product_id, quantity)
-          where s.product_id = l.product_id`;
-        await tx`
-          insert into reservations (order_id, product_id, quantity, status, expires_at)
-          select ${orderId}, product_id, quantity, 'reserved', ${expiresAt}
-          from unnest(${productIds}::text[], ${quantities}::int[]) as l(product_id, quantity)`;
-        return { orderId, lines, status: "reserved" as const, outOfStock: [], expiresAt };
-      });
+    async reserve(
+      tx: TransactionSql,
+      orderId: string,
+      lines: ReservationLine[],
+      expiresAt: Date,
+    ): Promise<Reservation> {
+      const { productIds, quantities } = columnsOf(lines);
+      const stock = await lockStock(tx, productIds);
+      // Read after the locks: a reserve of this order that held them has committed by now, and
+      // each statement sees what was committed before it began.
+      const recorded = await findReservation(tx, orderId);
+      if (recorded) return recorded;
+      const outOfStock = shortages(lines, stock);
+      // Plain objects, which postgres.js accepts as JSON values (an interface type it does not).
+      const asked = lines.map(({ productId, quantity }) => ({ productId, quantity }));
+      const [inserted] = await tx`
+        insert into reservation_requests (order_id, lines, outcome, out_of_stock)
+        values (${orderId}, ${tx.json(asked)}, ${outOfStock.length ? "out_of_stock" : "reserved"},
+                ${outOfStock}::text[])
+        on conflict (order_id) do nothing
+        returning order_id`;
+      // Another reserve of this order, with no stock row in common to wait on, got in first.
+      if (!inserted) return (await findReservation(tx, orderId))!;
+      if (outOfStock.length > 0) {
+        return { orderId, lines, status: "failed" as const, outOfStock, expiresAt: null };
+      }
+      await tx`
+        update stock s set reserved = s.reserved + l.quantity, updated_at = now()
+        from unnest(${productIds}::text[], ${quantities}::int[]) as l(product_id, quantity)
+        where s.product_id = l.product_id`;
+      await tx`
+        insert into reservations (order_id, product_id, quantity, status, expires_at)
+        select ${orderId}, product_id, quantity, 'reserved', ${expiresAt}
+        from unnest(${productIds}::text[], ${quantities}::int[]) as l(product_id, quantity)`;
+      return { orderId, lines, status: "reserved" as const, outOfStock: [], expiresAt };
     },
 
     findReservation: (orderId: string) => findReservation(sql, orderId),
 
-    transition,
+    /**
+     * Moves the order's reservation to the status `next` decides, and its stock with it, in the
+     * caller's transaction; undefined when the order reserved nothing, `changed` false when it already
+     * stood there. The order's request row is locked first, so the commit, release and expiry of one
+     * order take turns.
+     */
+    async transition(
+      tx: TransactionSql,
+      orderId: string,
+      next: (reservation: Reservation) => ReservationStatus,
+    ): Promise<{ reservation: Reservation; changed: boolean } | undefined> {
+      const [found] = await tx`select 1 from reservation_requests where order_id = ${orderId} for update`;
+      if (!found) return undefined;
+      const reservation = (await findReservation(tx, orderId))!;
+      const status = next(reservation);
+      if (status === reservation.status) return { reservation, changed: false };
+      const change = stockChange(reservation.status, status);
+      const { productIds, quantities } = columnsOf(reservation.lines);
+      await lockStock(tx, productIds);
+      await tx`
+        update stock s
+        set reserved = s.reserved + ${change.reserved} * l.quantity,
+            on_hand = s.on_hand + ${change.onHand} * l.quantity,
+            updated_at = now()
+        from unnest(${productIds}::text[], ${quantities}::int[]) as l(product_id, quantity)
+        where s.product_id = l.product_id`;
+      await tx`update reservations set status = ${status}, updated_at = now() where order_id = ${orderId}`;
+      return { reservation: { ...reservation, status }, changed: true };
+    },
 
-    /** Releases every reservation that still holds stock past its deadline at `now`; returns them. */
-    async expire(now: Date): Promise<Reservation[]> {
+    /**
+     * The orders whose reservation still held stock past its deadline at `now` when asked; each is
+     * judged again under its lock when it is released (see transition).
+     */
+    async dueOrders(now: Date): Promise<string[]> {
       const due = await sql<{ order_id: string }[]>`
         select distinct order_id from reservations where status = 'reserved' and expires_at <= ${now}`;
-      const released: Reservation[] = [];
-      for (const { order_id } of due) {
-        // Judged again under the order's lock: it may have been committed or released meanwhile.
-        const moved = await transition(order_id, statusAfterExpiry(now));
-        if (moved?.changed) released.push(moved.reservation);
-      }
-      return released;
+      return due.map((row) => row.order_id);
     },
 
     ping: () => sql`select 1`,

@@ -47,3 +47,12 @@ export async function handleOnce(
     return true;
   });
 }
+
+/**
+ * Whether `queue` has handled the message: a cheap look before slow work (a card payment) that a
+ * redelivery need not start. `handleOnce` stays the authority for deliveries at the same moment.
+ */
+export async function wasHandled(sql: Sql, queue: string, messageId: string): Promise<boolean> {
+  const [handled] = await sql`select 1 from inbox where message_id = ${messageId} and queue = ${queue}`;
+  return Boolean(handled);
+}

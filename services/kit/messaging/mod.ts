@@ -32,7 +32,7 @@ export {
   type OutboxRelayOptions,
   startOutboxRelay,
 } from "./outbox.ts";
-export { handleOnce, inboxMigration } from "./inbox.ts";
+export { handleOnce, inboxMigration, wasHandled } from "./inbox.ts";
 export {
   connectRabbitMqDeadLetters,
   type ParkedMessage,

@@ -106,6 +106,12 @@ export interface OutboxRelayOptions {
   retryDelayMs?: { initial: number; max: number };
   /** A publish the broker has not confirmed after this long counts as failed; the event is retried. */
   publishTimeoutMs?: number;
+  /**
+   * What the relay deletes, and how often it looks: published events after `publishedMs`, and the
+   * inbox's handled-message records (where the service has an inbox) after `handledMs`, which must
+   * outlast any redelivery or replay of a dead letter, or that message would be handled again.
+   */
+  retention?: { publishedMs: number; handledMs: number; everyMs: number };
 }
 
 export interface OutboxRelay {
@@ -136,6 +142,9 @@ interface AggregateOutcome {
   failure?: { row: OutboxRow; error: unknown };
 }
 
+const hour = 60 * 60 * 1000;
+const day = 24 * hour;
+
 /** The payload was validated against its contract when enqueued; the relay passes it on as stored. */
 const storedPayload = z.unknown();
 
@@ -147,6 +156,7 @@ export function startOutboxRelay({
   batchSize = 100,
   retryDelayMs = { initial: 1000, max: 60_000 },
   publishTimeoutMs = 10_000,
+  retention = { publishedMs: 7 * day, handledMs: 30 * day, everyMs: hour },
 }: OutboxRelayOptions): OutboxRelay {
   let stopping = false;
   let woken = false;
@@ -256,9 +266,35 @@ export function startOutboxRelay({
     });
   }
 
+  /** Deletes what the retention no longer keeps, so the tables do not grow for ever. */
+  async function purge() {
+    const published = await sql`
+      delete from outbox
+      where published_at < now() - make_interval(secs => ${retention.publishedMs / 1000})`;
+    const [{ inbox }] = await sql<{ inbox: boolean }[]>`select to_regclass('inbox') is not null as inbox`;
+    const handled = inbox
+      ? await sql`delete from inbox where handled_at < now() - make_interval(secs => ${
+        retention.handledMs / 1000
+      })`
+      : { count: 0 };
+    if (published.count + handled.count > 0) {
+      logger.info("outbox relay purged old messaging records", {
+        publishedEvents: published.count,
+        handledMessages: handled.count,
+      });
+    }
+  }
+
+  let purgedAt = -Infinity;
   const running = (async () => {
     while (!stopping) {
       woken = false;
+      if (performance.now() - purgedAt >= retention.everyMs) {
+        purgedAt = performance.now();
+        await purge().catch((error) =>
+          logger.error("outbox relay could not purge old records; trying again later", describeError(error))
+        );
+      }
       let batch = { claimed: 0, failed: 0 };
       try {
         batch = await relayBatch();

@@ -14,6 +14,7 @@ import {
   type Envelope,
   type EventPublisher,
   type EventSubscriber,
+  inboxMigration,
   MessagingUnavailableError,
   outboxMigrations,
   type OutboxRelay,
@@ -457,4 +458,46 @@ for (const pgTarget of await postgresTargets()) {
       }
     });
   }
+}
+
+for (const pgTarget of await postgresTargets()) {
+  Deno.test({
+    name:
+      `outbox relay: old published events and handled-message records go, the rest stay (${pgTarget.name} PostgreSQL)`,
+    ignore: Boolean(pgTarget.skip),
+  }, async () => {
+    const database = await pgTarget.open();
+    const sql = connectPostgres(database.url, {
+      max: database.maxConnections,
+      applicationName: "outbox-purge-test",
+    });
+    try {
+      await migrate(sql, [...outboxMigrations, inboxMigration], memoryLogger());
+      const [oldPublished, recentPublished, oldPending] = await commitSteps(sql, "order-purge", [1, 2, 3]);
+      await sql`update outbox set published_at = now() - interval '8 days' where id = ${oldPublished.id}`;
+      await sql`update outbox set published_at = now() - interval '1 day' where id = ${recentPublished.id}`;
+      // Never published (the broker refused it for a week): it stays until it is.
+      await sql`
+        update outbox set occurred_at = now() - interval '8 days', next_attempt_at = now() + interval '1 hour'
+        where id = ${oldPending.id}`;
+      await sql`
+        insert into inbox (message_id, queue, handled_at)
+        values ('handled-long-ago', 'orders', now() - interval '31 days'), ('handled-today', 'orders', now())`;
+      const bus = createInProcessBus({ logger: memoryLogger() });
+      const relay = startOutboxRelay({ sql, publisher: bus, logger: memoryLogger(), intervalMs: 20 });
+      await waitFor(
+        "the purge",
+        async () => (await sql`select 1 from outbox where id = ${oldPublished.id}`).length === 0,
+      );
+      await relay.stop();
+      await bus.close();
+      const kept = await sql<{ id: string }[]>`select id from outbox order by seq`;
+      assert.deepEqual(kept.map((row) => row.id), [recentPublished.id, oldPending.id]);
+      const handled = await sql<{ message_id: string }[]>`select message_id from inbox`;
+      assert.deepEqual(handled.map((row) => row.message_id), ["handled-today"]);
+    } finally {
+      await sql.end();
+      await database.close();
+    }
+  });
 }

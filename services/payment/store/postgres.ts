@@ -143,9 +143,14 @@ export function createPaymentStore(sql: Sql) {
   }
 
   /** Moves a leased payment on, and answers it as it is now. */
-  async function settle(orderId: string, lease: string, changes: Record<string, string>): Promise<Payment> {
-    await updateLeased(sql, orderId, lease, changes);
-    return toPayment(await rowOf(sql, orderId));
+  async function settle(
+    db: Sql | TransactionSql,
+    orderId: string,
+    lease: string,
+    changes: Record<string, string>,
+  ): Promise<Payment> {
+    await updateLeased(db, orderId, lease, changes);
+    return toPayment(await rowOf(db, orderId));
   }
 
   return {
@@ -198,31 +203,43 @@ export function createPaymentStore(sql: Sql) {
         where order_id = ${orderId} and lease_id = ${lease}`;
     },
 
+    /**
+     * A step on the way, committed on its own: a caller that takes a stopped one's work over resumes
+     * at capture rather than asking for a second hold.
+     */
     markAuthorized: (orderId: string, lease: string, processorReference: string) =>
-      settle(orderId, lease, { status: "authorized", processor_reference: processorReference }),
+      settle(sql, orderId, lease, { status: "authorized", processor_reference: processorReference }),
 
-    markCaptured: (orderId: string, lease: string) => settle(orderId, lease, { status: "captured" }),
+    // The outcomes below are written in the caller's transaction, which records the command and its
+    // reply too.
 
-    markFailed: (orderId: string, lease: string, failure: { reason: FailureReason; detail: string }) =>
-      settle(orderId, lease, {
+    markCaptured: (tx: TransactionSql, orderId: string, lease: string) =>
+      settle(tx, orderId, lease, { status: "captured" }),
+
+    markFailed: (
+      tx: TransactionSql,
+      orderId: string,
+      lease: string,
+      failure: { reason: FailureReason; detail: string },
+    ) =>
+      settle(tx, orderId, lease, {
         status: "failed",
         failure_reason: failure.reason,
         failure_detail: failure.detail,
       }),
 
-    /** Records the refund and marks the payment refunded, together. */
+    /** Records the refund and marks the payment refunded. */
     async recordRefund(
+      tx: TransactionSql,
       orderId: string,
       lease: string,
       refund: { amount: Money; processorReference: string },
     ): Promise<Payment> {
-      return await sql.begin(async (tx) => {
-        await updateLeased(tx, orderId, lease, { status: "refunded" });
-        await tx`
-          insert into refunds (order_id, amount, currency, processor_reference)
-          values (${orderId}, ${refund.amount.amount}, ${refund.amount.currency}, ${refund.processorReference})`;
-        return toPayment(await rowOf(tx, orderId));
-      });
+      await updateLeased(tx, orderId, lease, { status: "refunded" });
+      await tx`
+        insert into refunds (order_id, amount, currency, processor_reference)
+        values (${orderId}, ${refund.amount.amount}, ${refund.amount.currency}, ${refund.processorReference})`;
+      return toPayment(await rowOf(tx, orderId));
     },
 
     async find(orderId: string): Promise<Payment | undefined> {
