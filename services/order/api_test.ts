@@ -307,6 +307,21 @@ for (const target of await postgresTargets()) {
         assert.equal((await call(customer.token, "POST", `/v1/orders/${order.id}/cancel`)).status, 409);
       });
 
+      await t.step("a coupon worth the whole basket: a total of 0 is confirmed, charged 0", async () => {
+        const product = await stocked(3);
+        const coupon = await newCoupon({ type: "fixed", value: 10_000_000 });
+        const customer = await shop.customer([{ productId: product.id, quantity: 1 }], coupon.code);
+        const placed = await shop.place(customer);
+        assert.equal(placed.status, 202);
+        assert.equal(placed.body.totals.total.amount, 0);
+        assert.equal(placed.body.totals.discount.amount, placed.body.totals.subtotal.amount);
+        const order = await shop.settled(placed.body.id);
+        assert.equal(order.status, "confirmed");
+        const paid = await payment(order.id);
+        assert.equal(paid?.amount.amount, 0);
+        await eventually(async () => await shop.redemption(order.id) === "committed", "coupon use committed");
+      });
+
       await t.step("order counts per status: for admins and the dashboard's client only", async () => {
         const admin = await shop.tokens.admin();
         const counts = await call(admin, "GET", "/v1/orders/stats");
