@@ -530,7 +530,18 @@ for (const target of [embedded, realServers]) {
       assert.equal(docs.status, 200);
       assert.match(await docs.text(), /openapi\.json/);
       const merged = await (await fetch(`${edge.url}/openapi.json`)).json();
-      for (const path of ["/oauth/token", "/v1/products", "/v1/images", "/v1/storefront/home"]) {
+      for (
+        const path of [
+          "/oauth/token",
+          "/v1/products",
+          "/v1/images",
+          "/v1/storefront/home",
+          "/v1/shipments/{trackingCode}",
+          "/v1/products/{productId}/reviews",
+          "/v1/messages",
+          "/v1/admin/dashboard/events",
+        ]
+      ) {
         assert.ok(merged.paths[path], path);
       }
     } finally {
