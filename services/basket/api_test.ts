@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { startEmbeddedPostgres } from "@multishop/kit/embedded-postgres";
 import { createLogger } from "@multishop/kit/log";
 import { createInProcessBus } from "@multishop/kit/messaging";
-import { serveForTest, testTokenIssuer } from "@multishop/kit/testing";
+import { call as callService, serveForTest, testTokenIssuer } from "@multishop/kit/testing";
 import { loadCatalogConfig } from "../catalog/config.ts";
 import { startCatalog } from "../catalog/main.ts";
 import { seedCatalog } from "../catalog/seed.ts";
@@ -72,18 +72,8 @@ for (const target of await basketStoreTargets()) {
     const annToken = await tokens.customer(ann);
     const bobToken = await tokens.customer(bob);
     const adminToken = await tokens.admin();
-    const call = async (token: string | undefined, method: string, path: string, body?: unknown) => {
-      const response = await fetch(`${basketServer.url}${path}`, {
-        method,
-        headers: {
-          ...(token ? { authorization: `Bearer ${token}` } : {}),
-          ...(body === undefined ? {} : { "content-type": "application/json" }),
-        },
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
-      const text = await response.text();
-      return { status: response.status, body: text ? JSON.parse(text) : undefined };
-    };
+    const call = (token: string | undefined, method: string, path: string, body?: unknown) =>
+      callService(basketServer.url, method, path, { token, body });
     const products = await catalogStore.products.list({ statuses: ["active"], sort: "price_asc", limit: 10 });
     const [cheap, mid, dear] = [products[0], products[4], products[9]];
     const draft = (await catalogStore.products.list({ statuses: ["draft"], sort: "newest", limit: 1 }))[0];

@@ -8,6 +8,8 @@ import { orderEvents } from "@multishop/kit/contracts/orders";
 import { createLogger } from "@multishop/kit/log";
 import { createInProcessBus, type Envelope, type MessageBus } from "@multishop/kit/messaging";
 import {
+  call as callService,
+  type CallOptions,
   type PostgresTarget,
   serveForTest,
   testRabbitMq,
@@ -70,26 +72,8 @@ export async function startTestCargo(target: PostgresTarget, options: TestCargoO
     });
     const server = serveForTest(cargo.app);
 
-    const call = async (
-      method: string,
-      path: string,
-      options: { token?: string; body?: unknown } = {},
-    ) => {
-      const headers: Record<string, string> = {};
-      if (options.token) headers.authorization = `Bearer ${options.token}`;
-      if (options.body !== undefined) headers["content-type"] = "application/json";
-      const response = await fetch(`${server.url}${path}`, {
-        method,
-        headers,
-        body: options.body === undefined ? undefined : JSON.stringify(options.body),
-      });
-      const text = await response.text();
-      return {
-        status: response.status,
-        headers: response.headers,
-        body: text ? JSON.parse(text) : undefined,
-      };
-    };
+    const call = (method: string, path: string, options: CallOptions = {}) =>
+      callService(server.url, method, path, options);
 
     /** What cargo published about the order so far, oldest first. */
     const publishedFor = (orderId: string, type?: string) =>

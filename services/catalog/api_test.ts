@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { createLogger } from "@multishop/kit/log";
 import { createInProcessBus, type Envelope } from "@multishop/kit/messaging";
-import { serveForTest, testTokenIssuer } from "@multishop/kit/testing";
+import { call as callService, type CallOptions, serveForTest, testTokenIssuer } from "@multishop/kit/testing";
 import { loadCatalogConfig } from "./config.ts";
 import { startCatalog } from "./main.ts";
 import { catalogStoreTargets } from "./test_support.ts";
@@ -28,26 +28,8 @@ for (const target of await catalogStoreTargets()) {
     const server = serveForTest(app);
     const admin = await tokens.admin();
     const customer = await tokens.customer();
-    const call = async (
-      method: string,
-      path: string,
-      options: { token?: string; body?: unknown; headers?: Record<string, string> } = {},
-    ) => {
-      const headers: Record<string, string> = { ...options.headers };
-      if (options.token) headers.authorization = `Bearer ${options.token}`;
-      if (options.body !== undefined) headers["content-type"] = "application/json";
-      const response = await fetch(`${server.url}${path}`, {
-        method,
-        headers,
-        body: options.body === undefined ? undefined : JSON.stringify(options.body),
-      });
-      const text = await response.text();
-      return {
-        status: response.status,
-        headers: response.headers,
-        body: text ? JSON.parse(text) : undefined,
-      };
-    };
+    const call = (method: string, path: string, options: CallOptions = {}) =>
+      callService(server.url, method, path, options);
     const asAdmin = (method: string, path: string, body?: unknown) =>
       call(method, path, { token: admin, body });
     const waitForEvents = async (count: number) => {

@@ -7,6 +7,8 @@ import { orderEvents, type orderStatus } from "@multishop/kit/contracts/orders";
 import { createLogger } from "@multishop/kit/log";
 import { createEnvelope, createInProcessBus, type Envelope } from "@multishop/kit/messaging";
 import {
+  call as callService,
+  type CallOptions,
   type PostgresTarget,
   serveForTest,
   testRabbitMq,
@@ -58,24 +60,8 @@ export async function startTestComment(target: PostgresTarget, options: { amqpUr
     closers.push(server.close);
 
     /** Calls the service; `raw` sends a body as it is, `contentType` overrides application/json. */
-    const call = async (
-      method: string,
-      path: string,
-      options: { token?: string; body?: unknown; raw?: string; contentType?: string } = {},
-    ) => {
-      const headers: Record<string, string> = {};
-      if (options.token) headers.authorization = `Bearer ${options.token}`;
-      const body = options.raw ?? (options.body === undefined ? undefined : JSON.stringify(options.body));
-      if (body !== undefined) headers["content-type"] = options.contentType ?? "application/json";
-      const response = await fetch(`${server.url}${path}`, { method, headers, body });
-      const text = await response.text();
-      return {
-        status: response.status,
-        headers: response.headers,
-        text,
-        body: text ? JSON.parse(text) : undefined,
-      };
-    };
+    const call = (method: string, path: string, options: CallOptions = {}) =>
+      callService(server.url, method, path, options);
 
     return {
       url: server.url,

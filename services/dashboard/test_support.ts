@@ -12,7 +12,7 @@ import { orderEvents } from "@multishop/kit/contracts/orders";
 import { reviewEvents } from "@multishop/kit/contracts/reviews";
 import { createLogger } from "@multishop/kit/log";
 import { createInProcessBus } from "@multishop/kit/messaging";
-import { serveForTest, testRabbitMq, testTokenIssuer } from "@multishop/kit/testing";
+import { call as callService, serveForTest, testRabbitMq, testTokenIssuer } from "@multishop/kit/testing";
 import { statsPaths } from "./clients.ts";
 import { loadDashboardConfig } from "./config.ts";
 import type { Figures, Source } from "./domain.ts";
@@ -175,17 +175,7 @@ export async function startTestDashboard(options: DashboardTestOptions = {}) {
     // The streams end with the dashboard, or the server's shutdown would wait for them.
     closers.push(server.close, started.close);
 
-    const call = async (path: string, token?: string) => {
-      const response = await fetch(`${server.url}${path}`, {
-        headers: token ? { authorization: `Bearer ${token}` } : {},
-      });
-      const text = await response.text();
-      return {
-        status: response.status,
-        headers: response.headers,
-        body: text ? JSON.parse(text) : undefined,
-      };
-    };
+    const call = (path: string, token?: string) => callService(server.url, "GET", path, { token });
 
     return {
       url: server.url,

@@ -1,7 +1,7 @@
 /** The discount service through HTTP, as admins and the basket use it, on both PostgreSQL targets. */
 import assert from "node:assert/strict";
 import { couponValidationPath, couponValidationScope } from "@multishop/kit/contracts/discount";
-import { postgresTargets } from "@multishop/kit/testing";
+import { call as callService, type CallOptions, postgresTargets } from "@multishop/kit/testing";
 import { seedCoupons } from "./seed.ts";
 import { couponBody, startTestDiscount, usd } from "./test_support.ts";
 
@@ -29,23 +29,8 @@ for (const target of await postgresTargets()) {
       const basket = await tokens.client("basket", [couponValidationScope, "catalog:read"]);
       const otherService = await tokens.client("catalog", ["catalog:read"]);
 
-      const call = async (
-        method: string,
-        path: string,
-        options: { token?: string; body?: unknown; raw?: string; contentType?: string } = {},
-      ) => {
-        const headers: Record<string, string> = {};
-        if (options.token) headers.authorization = `Bearer ${options.token}`;
-        const body = options.raw ?? (options.body === undefined ? undefined : JSON.stringify(options.body));
-        if (body !== undefined) headers["content-type"] = options.contentType ?? "application/json";
-        const response = await fetch(`${service.url}${path}`, { method, headers, body });
-        const text = await response.text();
-        return {
-          status: response.status,
-          headers: response.headers,
-          body: text ? JSON.parse(text) : undefined,
-        };
-      };
+      const call = (method: string, path: string, options: CallOptions = {}) =>
+        callService(service.url, method, path, options);
       const asAdmin = (method: string, path: string, body?: unknown) =>
         call(method, path, { token: admin, body });
       const create = async (overrides: Parameters<typeof couponBody>[0] = {}) => {

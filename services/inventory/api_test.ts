@@ -1,6 +1,6 @@
 /** The inventory service through HTTP, as the storefront and admins use it, on both PostgreSQL targets. */
 import assert from "node:assert/strict";
-import { postgresTargets } from "@multishop/kit/testing";
+import { call as callService, type CallOptions, postgresTargets } from "@multishop/kit/testing";
 import { demoOnHand, seedStock } from "./seed.ts";
 import { newOrderId, newProductId, startTestInventory } from "./test_support.ts";
 
@@ -14,23 +14,8 @@ for (const target of await postgresTargets()) {
       const customer = await tokens.customer();
       const client = await tokens.client("basket", ["catalog:read"]);
 
-      const call = async (
-        method: string,
-        path: string,
-        options: { token?: string; body?: unknown; raw?: string; contentType?: string } = {},
-      ) => {
-        const headers: Record<string, string> = {};
-        if (options.token) headers.authorization = `Bearer ${options.token}`;
-        const body = options.raw ?? (options.body === undefined ? undefined : JSON.stringify(options.body));
-        if (body !== undefined) headers["content-type"] = options.contentType ?? "application/json";
-        const response = await fetch(`${service.url}${path}`, { method, headers, body });
-        const text = await response.text();
-        return {
-          status: response.status,
-          headers: response.headers,
-          body: text ? JSON.parse(text) : undefined,
-        };
-      };
+      const call = (method: string, path: string, options: CallOptions = {}) =>
+        callService(service.url, method, path, options);
       const asAdmin = (method: string, path: string, body?: unknown) =>
         call(method, path, { token: admin, body });
       const availability = (...productIds: string[]) =>

@@ -113,6 +113,48 @@ export async function testTokenIssuer() {
   };
 }
 
+export interface CallOptions {
+  /** Sent as `Authorization: Bearer …`. */
+  token?: string;
+  /** Sent as JSON. */
+  body?: unknown;
+  /** Sent as it is, instead of `body`. */
+  raw?: string;
+  /** Replaces `application/json` for a `body` or `raw`. */
+  contentType?: string;
+  headers?: Record<string, string>;
+}
+
+export interface CallResult {
+  status: number;
+  headers: Headers;
+  text: string;
+  /** The answer parsed as JSON; undefined when it is empty. */
+  // deno-lint-ignore no-explicit-any
+  body: any;
+}
+
+/** One request to a server under test, its answer read whole. */
+export async function call(
+  baseUrl: string,
+  method: string,
+  path: string,
+  options: CallOptions = {},
+): Promise<CallResult> {
+  const headers: Record<string, string> = { ...options.headers };
+  if (options.token) headers.authorization = `Bearer ${options.token}`;
+  const body = options.raw ?? (options.body === undefined ? undefined : JSON.stringify(options.body));
+  if (body !== undefined) headers["content-type"] ??= options.contentType ?? "application/json";
+  const response = await fetch(`${baseUrl}${path}`, { method, headers, body });
+  const text = await response.text();
+  return {
+    status: response.status,
+    headers: response.headers,
+    text,
+    body: text ? JSON.parse(text) : undefined,
+  };
+}
+
 export interface AmqpTarget {
   /** Set when the real broker cannot be used here and the suite may skip it. */
   skip?: string;

@@ -4,7 +4,13 @@
  * PostgreSQL with real RabbitMQ.
  */
 import assert from "node:assert/strict";
-import { amqpTarget, postgresTargets, waitFor } from "@multishop/kit/testing";
+import {
+  amqpTarget,
+  call as callService,
+  type CallOptions,
+  postgresTargets,
+  waitFor,
+} from "@multishop/kit/testing";
 import { messageBody, startTestMessage, type TestUser } from "./test_support.ts";
 
 const targets = await postgresTargets();
@@ -20,25 +26,16 @@ for (const target of targets) {
     ignore: Boolean(target.skip),
   }, async (t) => {
     const service = await startTestMessage(target, { amqpUrl: broker });
-    const call = async (
+    const call = (
       who: TestUser | string | undefined,
       method: string,
       path: string,
-      options: { body?: unknown; raw?: string; contentType?: string } = {},
-    ) => {
-      const headers: Record<string, string> = {};
-      const token = typeof who === "string" ? who : who?.token;
-      if (token) headers.authorization = `Bearer ${token}`;
-      const body = options.raw ?? (options.body === undefined ? undefined : JSON.stringify(options.body));
-      if (body !== undefined) headers["content-type"] = options.contentType ?? "application/json";
-      const response = await fetch(`${service.url}${path}`, { method, headers, body });
-      const text = await response.text();
-      return {
-        status: response.status,
-        headers: response.headers,
-        body: text ? JSON.parse(text) : undefined,
-      };
-    };
+      options: CallOptions = {},
+    ) =>
+      callService(service.url, method, path, {
+        ...options,
+        token: typeof who === "string" ? who : who?.token,
+      });
     const send = async (from: TestUser, receiverId: string, overrides: Record<string, unknown> = {}) => {
       const response = await call(from, "POST", "/v1/messages", { body: messageBody(receiverId, overrides) });
       assert.equal(response.status, 201, JSON.stringify(response.body));

@@ -7,7 +7,13 @@
 import assert from "node:assert/strict";
 import { createLogger } from "@multishop/kit/log";
 import { createInProcessBus, type Handler, type MessageBus } from "@multishop/kit/messaging";
-import { type PostgresTarget, serveForTest, testRabbitMq, testTokenIssuer } from "@multishop/kit/testing";
+import {
+  call as callService,
+  type PostgresTarget,
+  serveForTest,
+  testRabbitMq,
+  testTokenIssuer,
+} from "@multishop/kit/testing";
 import { loadBasketConfig } from "../basket/config.ts";
 import { startBasket } from "../basket/main.ts";
 import { createMemoryBasketStore } from "../basket/store/memory.ts";
@@ -261,7 +267,7 @@ export async function startCheckout(options: CheckoutOptions) {
     const products = await catalogStore.products.list({ statuses: ["active"], sort: "price_asc", limit: 20 });
 
     /** Calls the order service (or another service's `base`) as `token`. */
-    const call = async (
+    const call = (
       token: string | undefined,
       method: string,
       path: string,
@@ -270,21 +276,7 @@ export async function startCheckout(options: CheckoutOptions) {
       base = "order",
     ) => {
       const bases: Record<string, string> = { order: instance!.server.url, basket: basketUrl };
-      const response = await fetch(`${bases[base]}${path}`, {
-        method,
-        headers: {
-          ...(token ? { authorization: `Bearer ${token}` } : {}),
-          ...(body === undefined ? {} : { "content-type": "application/json" }),
-          ...headers,
-        },
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
-      const text = await response.text();
-      return {
-        status: response.status,
-        headers: response.headers,
-        body: text ? JSON.parse(text) : undefined,
-      };
+      return callService(bases[base], method, path, { token, body, headers });
     };
 
     return {

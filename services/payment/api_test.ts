@@ -3,7 +3,7 @@
  * (and nothing keeping its number or CVC), and admins looking at payments.
  */
 import assert from "node:assert/strict";
-import { postgresTargets } from "@multishop/kit/testing";
+import { call as callService, type CallOptions, postgresTargets } from "@multishop/kit/testing";
 import { type CardInput, paymentMethodsPath, tokenizeScope } from "./contract.ts";
 import { card, orderId, startTestPayment, usd } from "./test_support.ts";
 
@@ -16,20 +16,8 @@ for (const target of await postgresTargets()) {
     const orderService = await tokens.client("order", [tokenizeScope]);
     const otherService = await tokens.client("basket", ["catalog:read", "discount:validate"]);
 
-    const call = async (method: string, path: string, options: { token?: string; body?: unknown } = {}) => {
-      const headers: Record<string, string> = {};
-      if (options.token) headers.authorization = `Bearer ${options.token}`;
-      const body = options.body === undefined ? undefined : JSON.stringify(options.body);
-      if (body !== undefined) headers["content-type"] = "application/json";
-      const response = await fetch(`${service.url}${path}`, { method, headers, body });
-      const text = await response.text();
-      return {
-        status: response.status,
-        headers: response.headers,
-        text,
-        body: text ? JSON.parse(text) : undefined,
-      };
-    };
+    const call = (method: string, path: string, options: CallOptions = {}) =>
+      callService(service.url, method, path, options);
     const tokenize = (body: unknown, token = orderService) =>
       call("POST", paymentMethodsPath, { token, body });
     const asAdmin = (path: string) => call("GET", path, { token: admin });
