@@ -72,7 +72,7 @@ export function createDashboardApp(deps: DashboardAppDeps): App {
       c.header("cache-control", "no-store");
       // Read again now: no event announces some changes (a seed, a new category).
       await dashboard.refreshAll();
-      return c.json(await dashboard.figures(), 200);
+      return c.json(dashboard.figures(), 200);
     },
   );
 

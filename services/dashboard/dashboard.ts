@@ -40,7 +40,6 @@ export function createDashboard(deps: DashboardDeps) {
   const { logger, clock } = deps;
   let figures = initialFigures(clock());
   let closed = false;
-  let firstRead: Promise<void> | undefined;
   const watchers = new Set<Watcher>();
   const readsInFlight = new Set<Promise<void>>();
 
@@ -110,17 +109,9 @@ export function createDashboard(deps: DashboardDeps) {
     await Promise.all(sources.map((source) => refreshers[source]()));
   };
 
-  /** The first read of every source, started by whoever needs it first. */
-  const ready = () => (firstRead ??= refreshAll());
-
   return {
-    ready,
-
-    /** The figures, once every source has been read (or tried) at least once. */
-    async figures(): Promise<Figures> {
-      await ready();
-      return figures;
-    },
+    /** The figures as last read; null where a source has not been read yet. */
+    figures: (): Figures => figures,
 
     /** Reads the source again; cheap to call often, and never rejects. */
     refresh: (source: Source) => refreshers[source](),

@@ -50,7 +50,7 @@ const settle = () => new Promise<void>((resolve) => queueMicrotask(resolve));
 
 Deno.test("a burst of refreshes costs one read in flight and one more after it", async () => {
   const { dashboard, order } = dashboardWithHeldOrders();
-  const firstRead = dashboard.ready();
+  const firstRead = dashboard.refreshAll();
   order.answer({ orders });
   await firstRead;
   const first = dashboard.refresh("order");
@@ -62,19 +62,20 @@ Deno.test("a burst of refreshes costs one read in flight and one more after it",
   order.answer({ orders: { ...orders, pending: 0, confirmed: 3 } });
   await Promise.all([first, ...burst]);
   assert.equal(order.started(), 3);
-  assert.deepEqual((await dashboard.figures()).orders, { ...orders, pending: 0, confirmed: 3 });
+  assert.deepEqual(dashboard.figures().orders, { ...orders, pending: 0, confirmed: 3 });
   await dashboard.close();
 });
 
 Deno.test("a failing source is marked unavailable, keeps its figures and never rejects", async () => {
   const { dashboard, order } = dashboardWithHeldOrders();
-  const firstRead = dashboard.figures();
+  const firstRead = dashboard.refreshAll();
   order.answer({ orders });
-  assert.deepEqual((await firstRead).unavailable, []);
+  await firstRead;
+  assert.deepEqual(dashboard.figures().unavailable, []);
   const refresh = dashboard.refresh("order");
   order.fail(new Error("connection refused"));
   await refresh;
-  const figures = await dashboard.figures();
+  const figures = dashboard.figures();
   assert.deepEqual(figures.unavailable, ["order"]);
   assert.deepEqual(figures.orders, orders);
   await dashboard.close();
@@ -82,7 +83,7 @@ Deno.test("a failing source is marked unavailable, keeps its figures and never r
 
 Deno.test("a watch sees the figures now, then each change, and ends with the dashboard", async () => {
   const { dashboard, order } = dashboardWithHeldOrders();
-  const firstRead = dashboard.ready();
+  const firstRead = dashboard.refreshAll();
   order.answer({ orders });
   await firstRead;
   const watch = dashboard.watch();
@@ -108,7 +109,7 @@ Deno.test("a watch sees the figures now, then each change, and ends with the das
 
 Deno.test("a watch with nothing new says so after its wait, and closing it alone leaves the others", async () => {
   const { dashboard, order } = dashboardWithHeldOrders();
-  const firstRead = dashboard.ready();
+  const firstRead = dashboard.refreshAll();
   order.answer({ orders });
   await firstRead;
   const quiet = dashboard.watch();

@@ -32,8 +32,9 @@ export async function consumeDashboardEvents(bus: EventSubscriber, dashboard: Da
   await bus.subscribe(dashboardQueue, [...consumedEventTypes], (envelope) =>
     Promise.try(() => {
       const source = affectedSource(parseEvent(envelope));
-      // Not awaited: the read runs behind the acknowledgement and marks its source unavailable rather
-      // than fail, so a source that is down never sends its events to be retried or dead-lettered.
-      if (source) void dashboard.refresh(source);
+      // Only an open stream shows a change; a request reads every source anew anyway. Not awaited:
+      // the read runs behind the acknowledgement and marks its source unavailable rather than fail,
+      // so a source that is down never sends its events to be retried or dead-lettered.
+      if (source && dashboard.watching() > 0) void dashboard.refresh(source);
     }));
 }

@@ -50,9 +50,11 @@ export async function startDashboard(config: DashboardConfig, runtime: Dashboard
     clock: () => new Date(),
   });
   await consumeDashboardEvents(bus, dashboard);
-  // Not awaited: start-up does not wait for the other services; the first request waits for this read.
-  void dashboard.ready();
-  const schedule = repeat(config.DASHBOARD_REFRESH_SECONDS * 1000, dashboard.refreshAll);
+  // Every request reads every source anew; between them, the figures matter only to open streams.
+  const schedule = repeat(
+    config.DASHBOARD_REFRESH_SECONDS * 1000,
+    () => dashboard.watching() > 0 ? dashboard.refreshAll() : Promise.resolve(),
+  );
   const app = createDashboardApp({
     dashboard,
     heartbeatMs: runtime.heartbeatMs,

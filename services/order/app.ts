@@ -12,8 +12,6 @@ import type { StoredAddress } from "./store/postgres.ts";
 
 export interface OrderAppDeps extends ServiceAppDeps {
   orders: Orders;
-  /** How often an event stream looks for a status change. */
-  streamPollMs?: number;
 }
 
 export const orderDocument = {
@@ -107,12 +105,14 @@ function pageOf(orders: Order[], limit: number) {
   };
 }
 
-/** Statuses after which the checkout has ended; an event stream closes there (see the route). */
+/** How often an event stream looks for a status change. */
+const streamPollMs = 250;
+
+/** Statuses an order never leaves; its event stream closes there (see the route). */
 const streamEnds = new Set<Order["status"]>(["cancelled", "delivered"]);
 
 export function createOrderApp(deps: OrderAppDeps): App {
   const { orders } = deps;
-  const streamPollMs = deps.streamPollMs ?? 250;
   const app = createApp({
     service: "order",
     ...orderDocument,

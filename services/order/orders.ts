@@ -278,26 +278,22 @@ export function createOrders(deps: OrdersDeps) {
      * through the inbox; the status change is announced like every other.
      */
     async handleShipment(envelope: Envelope): Promise<void> {
+      let announced = false;
       await handleOnce(sql, orderQueue, envelope, async (tx) => {
-        if (envelope.type === "cargo.shipment.created") {
-          const { orderId, trackingCode } = cargoEvents["cargo.shipment.created"].parse(envelope.payload);
-          if (!await store.lockOrder(tx, orderId)) return;
-          await store.saveShipment(tx, orderId, { trackingCode });
-          return;
-        }
-        const { orderId, trackingCode, status: shipment } = cargoEvents["cargo.shipment.status_changed"]
-          .parse(
-            envelope.payload,
-          );
+        const change = envelope.type === "cargo.shipment.status_changed"
+          ? cargoEvents["cargo.shipment.status_changed"].parse(envelope.payload)
+          : undefined;
+        const { orderId, trackingCode } = change ??
+          cargoEvents["cargo.shipment.created"].parse(envelope.payload);
         const order = await store.lockOrder(tx, orderId);
         if (!order) return;
-        const status = statusAfterShipment(order, shipment);
+        const status = change && statusAfterShipment(order, change.status);
         await store.saveShipment(tx, orderId, { trackingCode, status });
-        if (status) {
-          await announceStatus(tx, order, order.status, { status, cancellationReason: null }, envelope.id);
-        }
+        if (!status) return;
+        await announceStatus(tx, order, order.status, { status, cancellationReason: null }, envelope.id);
+        announced = true;
       });
-      outbox.notify();
+      if (announced) outbox.notify();
     },
 
     /** Cancels orders whose step got no reply before its deadline, `timeout`; returns how many. */
