@@ -10,7 +10,7 @@ import { createLogger } from "@multishop/kit/log";
 import { messagingFromConfig } from "@multishop/kit/messaging";
 import { percentile } from "./bench/stats.ts";
 import { startServices } from "./services.ts";
-import { demoCredentials, shopEnv, withPublicUrl } from "./shop.ts";
+import { demoCredentials, freePorts, shopEnv, withPublicUrl } from "./shop.ts";
 
 /** Each level is a closed loop: `concurrency` customers each order again as soon as the last one ended. */
 const levels = [
@@ -72,13 +72,6 @@ function requireInfrastructure() {
     Deno.exit(1);
   }
   return env;
-}
-
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr as Deno.NetAddr;
-  listener.close();
-  return port;
 }
 
 /** The answer's JSON body, or an error naming the step and the problem document the shop answered. */
@@ -323,15 +316,7 @@ try {
   };
   const config = withPublicUrl(shopEnv.parse({
     ...env,
-    EDGE_PORT: String(freePort()),
-    IDENTITY_PORT: String(freePort()),
-    CATALOG_PORT: String(freePort()),
-    IMAGES_PORT: String(freePort()),
-    BASKET_PORT: String(freePort()),
-    DISCOUNT_PORT: String(freePort()),
-    INVENTORY_PORT: String(freePort()),
-    PAYMENT_PORT: String(freePort()),
-    ORDER_PORT: String(freePort()),
+    ...freePorts(),
   }));
   progress(`Starting the services (data in ${dataDir}; PostgreSQL, Redis and RabbitMQ from the environment)`);
   const credentials = await demoCredentials(config);

@@ -26,6 +26,7 @@ import { seedCatalog } from "../services/catalog/seed.ts";
 import { createMemoryCatalogStore } from "../services/catalog/store/memory.ts";
 import { chooseLoadGenerator, type LoadGenerator, type LoadResult } from "./bench/load.ts";
 import { ensureNginx, type RunningNginx, startNginx } from "./bench/nginx.ts";
+import { freePort } from "./shop.ts";
 
 const root = new URL("..", import.meta.url).pathname;
 const resultFile = join(root, ".infra", "bench-edge.json");
@@ -133,13 +134,6 @@ function startBenchEdge(catalogUrl: string, cache: boolean) {
     // Routes without a policy of their own use `default`.
     RATE_LIMITS: JSON.stringify({ default: { capacity: 1e9, refillPerSecond: 1e9 } }),
   });
-}
-
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr as Deno.NetAddr;
-  listener.close();
-  return port;
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ await runMain(async () => {
     );
     console.log(coupons.length ? `coupons added: ${coupons.join(", ")}` : "coupons already there");
   } finally {
-    await services.close();
     await bus.close();
+    await services.close();
   }
 });

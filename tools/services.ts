@@ -15,6 +15,7 @@ import { loadImagesConfig } from "../services/images/config.ts";
 import { startImages } from "../services/images/main.ts";
 import { seedDemoImages } from "../services/images/seed.ts";
 import { startLocalEdge } from "../edge/local.ts";
+import { edgeVariables } from "../edge/src/config.ts";
 import { loadBasketConfig } from "../services/basket/config.ts";
 import { basketStoreFromConfig, startBasket } from "../services/basket/main.ts";
 import { loadDiscountConfig } from "../services/discount/config.ts";
@@ -45,11 +46,11 @@ import {
   step,
 } from "./shop.ts";
 
-/** The edge's own variables that may be set in the environment (see edge/src/config.ts). */
-const edgeVariableNames = ["CORS_ORIGINS", "RATE_LIMITS", "MAX_BODY_BYTES", "CACHE_ENABLED"];
-
-function edgeVariables(env: Record<string, string>): Record<string, string> {
-  return Object.fromEntries(edgeVariableNames.filter((name) => env[name]).map((name) => [name, env[name]]));
+/** The edge's variables set in the environment (edge/src/config.ts); `start` sets the upstreams itself. */
+function edgeSettings(env: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(
+    Object.keys(edgeVariables.shape).filter((name) => env[name]).map((name) => [name, env[name]]),
+  );
 }
 
 /** `env` holds the services' own variables (MONGO_URL, STORAGE_EMULATOR_HOST, ...). */
@@ -243,6 +244,7 @@ export async function startServices(
     /** The edge in workerd, in front of the services on their loopback ports. */
     edge: () =>
       startLocalEdge({
+        ...edgeSettings(env),
         IDENTITY_URL: `http://127.0.0.1:${config.IDENTITY_PORT}`,
         CATALOG_URL: `http://127.0.0.1:${config.CATALOG_PORT}`,
         IMAGES_URL: `http://127.0.0.1:${config.IMAGES_PORT}`,
@@ -256,7 +258,6 @@ export async function startServices(
         MESSAGE_URL: `http://127.0.0.1:${config.MESSAGE_PORT}`,
         DASHBOARD_URL: `http://127.0.0.1:${config.DASHBOARD_PORT}`,
         TOKEN_ISSUER: config.PUBLIC_URL,
-        ...edgeVariables(env),
       }, { port: config.EDGE_PORT, host: config.HOST }),
     /** Demo data; everything already there is left alone. */
     async seed() {

@@ -48,6 +48,23 @@ export function withPublicUrl(config: z.output<typeof shopEnv>): ShopConfig {
   };
 }
 
+/** A port nothing listens on now, for runs beside a running shop (tests, benchmarks). */
+export function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr as Deno.NetAddr;
+  listener.close();
+  return port;
+}
+
+/** A free port for the edge and every service: each `*_PORT` variable of the shop. */
+export function freePorts(): Record<string, string> {
+  return Object.fromEntries(
+    Object.keys(shopEnv.shape).filter((name) => name.endsWith("_PORT")).map((
+      name,
+    ) => [name, String(freePort())]),
+  );
+}
+
 export interface ServiceDatabase {
   url: string;
   maxConnections: number;

@@ -15,7 +15,7 @@ import { dropDatabase, serviceDatabaseUrl } from "@multishop/kit/postgres";
 import { infraRequired, testRabbitMq } from "@multishop/kit/testing";
 import { encodePng } from "../services/images/placeholder.ts";
 import { startServices } from "./services.ts";
-import { demoCredentials, shopEnv, withPublicUrl } from "./shop.ts";
+import { demoCredentials, freePorts, shopEnv, withPublicUrl } from "./shop.ts";
 
 interface ServerSentEvent {
   event: string;
@@ -69,13 +69,6 @@ async function eventually(check: () => Promise<boolean>, what: string, deadlineM
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   assert.fail(`timed out waiting for ${what}`);
-}
-
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr as Deno.NetAddr;
-  listener.close();
-  return port;
 }
 
 /** Where the shop keeps its data in one run: embedded in a temporary folder, or on the real servers. */
@@ -156,19 +149,7 @@ for (const target of [embedded, realServers]) {
     const config = withPublicUrl(shopEnv.parse({
       DATA_DIR: dataDir,
       LOG_LEVEL: "silent",
-      EDGE_PORT: String(freePort()),
-      IDENTITY_PORT: String(freePort()),
-      CATALOG_PORT: String(freePort()),
-      IMAGES_PORT: String(freePort()),
-      BASKET_PORT: String(freePort()),
-      DISCOUNT_PORT: String(freePort()),
-      INVENTORY_PORT: String(freePort()),
-      PAYMENT_PORT: String(freePort()),
-      ORDER_PORT: String(freePort()),
-      CARGO_PORT: String(freePort()),
-      COMMENT_PORT: String(freePort()),
-      MESSAGE_PORT: String(freePort()),
-      DASHBOARD_PORT: String(freePort()),
+      ...freePorts(),
       ...opened.shop,
     }));
     const credentials = await demoCredentials(config);

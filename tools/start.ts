@@ -72,7 +72,8 @@ Try:
 
   await shutdownOnSignal({
     servers: Object.values(servers),
-    closers: [edge.close, services.close, () => bus.close()],
+    // The bus before the services: no message is handled once their databases are closing.
+    closers: [edge.close, () => bus.close(), services.close],
     logger,
     timeoutMs: config.SHUTDOWN_TIMEOUT_MS,
   });

@@ -40,7 +40,8 @@ const json = <T extends z.ZodType>(schema: T) =>
     }
   }).pipe(schema);
 
-export const edgeConfigSchema = z.object({
+/** The Worker's variables as they are set; edgeConfigSchema fills in what derives from them. */
+export const edgeVariables = z.object({
   IDENTITY_URL: url.default("http://127.0.0.1:5001"),
   CATALOG_URL: url.default("http://127.0.0.1:5002"),
   IMAGES_URL: url.default("http://127.0.0.1:5003"),
@@ -67,7 +68,9 @@ export const edgeConfigSchema = z.object({
   BREAKER_COOLDOWN_MS: z.coerce.number().int().positive().optional(),
   /** The longest any attempt waits for an upstream's answer, whatever its route says. */
   UPSTREAM_TIMEOUT_CAP_MS: z.coerce.number().int().positive().optional(),
-}).transform((config) => ({
+});
+
+export const edgeConfigSchema = edgeVariables.transform((config) => ({
   ...config,
   JWKS_URL: config.JWKS_URL ?? `${config.IDENTITY_URL}/.well-known/jwks.json`,
 }));
