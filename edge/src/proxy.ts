@@ -70,8 +70,3 @@ export function downstreamResponse(response: Response, upstream: string): Respon
     headers: stripHopByHop(response.headers),
   });
 }
-
-/**
- * W3C trace context: a caller's trace id is kept and this hop gets a new span id; without one the
- * edge starts a trace.
- */

@@ -81,7 +81,7 @@ export function createCatalog(deps: CatalogDeps) {
         correlationId: (payload as { productId: string }).productId,
       });
     } catch (error) {
-      // The change is stored; a later issue's outbox makes its event as durable as the change.
+      // The change is stored; the kit's outbox serves PostgreSQL only, so the event is lost (README, Known limits).
       deps.logger.error("event not published", { type, ...describeError(error) });
     }
   }

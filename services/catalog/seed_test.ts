@@ -34,7 +34,19 @@ Deno.test("the demo catalog is realistic, and seeding it twice adds nothing", as
       .length,
     demoProductCount,
   );
-  const again = await seedCatalog(await createMemoryCatalogStore(), images);
-  assert.equal(again.created, first.created, "a fresh store gets the same data");
+  const fresh = await createMemoryCatalogStore();
+  const again = await seedCatalog(fresh, images);
+  assert.equal(again.created, first.created);
+  const ids = async (seeded: typeof store) => ({
+    categories: (await seeded.categories.list()).map((c) => c.id).sort(),
+    brands: (await seeded.brands.list()).map((b) => b.id).sort(),
+    products: (await seeded.products.list({
+      statuses: ["draft", "active", "archived"],
+      sort: "newest",
+      limit: 1000,
+    })).map((p) => p.id).sort(),
+  });
+  assert.deepEqual(await ids(fresh), await ids(store), "a fresh store gets the same ids");
+  await fresh.close();
   await store.close();
 });

@@ -37,7 +37,10 @@ export async function consumeInventoryMessages(
       if (!(error instanceof ReservationError)) throw error;
       // The reservation's state refuses the step (a stale or buggy command). Trying again cannot
       // change that, so the message is not retried; its transaction rolled back, so no reply is
-      // sent, and the order service's step deadline fails and compensates the order.
+      // sent. A refused reserve leaves the order to its step deadline, which compensates it; a
+      // refused commit (the reservation expired while the order service was down for longer than
+      // its lifetime) leaves a confirmed order whose units stay on the shelf: this line is the
+      // signal to act on.
       logger.error("checkout command refused; no reply sent", {
         ...fields,
         kind: error.kind,

@@ -180,8 +180,6 @@ async function realAmqpProblem(): Promise<string | undefined> {
   const url = Deno.env.get("AMQP_URL");
   if (!url) return "AMQP_URL is not set (start servers with `deno task infra:up` and export what it prints)";
   try {
-    // Loaded here, so the suites that never touch RabbitMQ do not load amqplib.
-    const { connect } = await import("amqplib");
     // A full AMQP handshake, so wrong credentials or vhost count as unreachable too.
     const connection = await connect(url, { timeout: 3000 });
     await connection.close();

@@ -7,7 +7,7 @@ import { z } from "zod";
 import { money } from "@multishop/kit/contracts/catalog";
 import { ProblemError } from "@multishop/kit/problem";
 import { type ServiceClient, ServiceUnavailableError } from "@multishop/kit/service-client";
-// The payment service owns this contract until it moves to the kit's contracts (see its header).
+// The card contract is the payment service's (see its header).
 import { type CardInput, paymentMethodSchema, paymentMethodsPath } from "../payment/contract.ts";
 
 /** The part of `GET /v1/basket` an order is made from; prices are the basket's server-side snapshot. */

@@ -6,7 +6,7 @@
 import { z } from "@hono/zod-openapi";
 import type { shipmentStatus } from "@multishop/kit/contracts/cargo";
 import { discountMessages, inventoryMessages, paymentMessages } from "@multishop/kit/contracts/checkout";
-// The payment service owns the card contract until it moves to the kit's contracts (see its header).
+// The card contract is the payment service's (see its header).
 import { cardInput } from "../payment/contract.ts";
 
 const text = (max: number) => z.string().trim().min(1).max(max);

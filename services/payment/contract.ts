@@ -1,8 +1,8 @@
 /**
  * The payment service's internal tokenisation endpoint as the order service calls it: the path, the
- * scope, the card it takes and what it answers. Both sides validate against these schemas. It belongs
- * beside the other shared contracts in services/kit/contracts/ (payment.ts) once the order service
- * calls it; until then the payment service, its only user, keeps it here.
+ * scope, the card it takes and what it answers. Both sides validate against these schemas. It stays
+ * with the payment service rather than in services/kit/contracts/ because it carries the OpenAPI
+ * descriptions of the payment service's document, and the kit's contracts are plain zod.
  */
 import { z } from "@hono/zod-openapi";
 

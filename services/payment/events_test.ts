@@ -9,10 +9,10 @@
 import assert from "node:assert/strict";
 import { paymentMessages } from "@multishop/kit/contracts/checkout";
 import type { Envelope } from "@multishop/kit/messaging";
-import { postgresTargets } from "@multishop/kit/testing";
+import { postgresTargets, waitFor } from "@multishop/kit/testing";
 import { z } from "zod";
 import { paymentQueue } from "./events.ts";
-import { card, orderId, startTestPayment, usd, waitFor } from "./test_support.ts";
+import { card, orderId, startTestPayment, usd } from "./test_support.ts";
 
 for (const target of await postgresTargets()) {
   Deno.test(

@@ -6,10 +6,10 @@
  */
 import assert from "node:assert/strict";
 import { connectPostgres } from "@multishop/kit/postgres";
-import { postgresTargets } from "@multishop/kit/testing";
+import { postgresTargets, waitFor } from "@multishop/kit/testing";
 import { PaymentError } from "./domain.ts";
 import { LeaseLostError } from "./store/postgres.ts";
-import { card, orderId, startTestPayment, usd, waitFor } from "./test_support.ts";
+import { card, orderId, startTestPayment, usd } from "./test_support.ts";
 
 const isPaymentError = (kind: PaymentError["kind"]) => (error: unknown) =>
   error instanceof PaymentError && error.kind === kind;

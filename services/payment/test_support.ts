@@ -148,14 +148,3 @@ export function card(cardNumber: string, overrides: Partial<CardInput> = {}): Ca
 export const orderId = () => `order-${crypto.randomUUID()}`;
 
 export const usd = (amount: number): Money => ({ amount, currency: "USD" });
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Polls until `done` holds; fails after `timeoutMs`, naming what never happened. */
-export async function waitFor(what: string, done: () => boolean | Promise<boolean>, timeoutMs = 5_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!await done()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(2);
-  }
-}

@@ -4,7 +4,7 @@ import { type Channel, connect } from "amqplib";
 import { z } from "zod";
 import { catalogEvents } from "../contracts/catalog.ts";
 import { memoryLogger } from "../log.ts";
-import { amqpTarget, startTcpProxy } from "../testing.ts";
+import { amqpTarget, startTcpProxy, waitFor } from "../testing.ts";
 import { traceIdOf } from "../trace.ts";
 import { currentTraceparent, inSpan } from "../trace_context.ts";
 import { retryQueueName } from "./rabbitmq.ts";
@@ -41,15 +41,6 @@ function priceChange(productId = "p-1") {
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Polls until `done` holds; fails after `timeoutMs`, naming what never happened. */
-async function waitFor(what: string, done: () => boolean | Promise<boolean>, timeoutMs = 5000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!await done()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(10);
-  }
-}
 
 /** A handler that keeps what it is given. */
 function recorder() {

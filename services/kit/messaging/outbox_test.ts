@@ -116,7 +116,8 @@ const rabbitTarget: BusTarget = {
     const proxy = await startTcpProxy(url, 5672);
     const logger = memoryLogger();
     const publisher = await connectRabbitMq(proxy.url, { logger, exchange, reconnectDelayMs });
-    const consumer = await connectRabbitMq(url, { logger, exchange });
+    // No retries: the recording handlers never fail, and no delay queues are left to remove.
+    const consumer = await connectRabbitMq(url, { logger, exchange, retryDelaysMs: [] });
     const queues = new Set<string>();
     return {
       publisher,
