@@ -3,11 +3,14 @@
  */
 import { base64url } from "jose";
 import { z } from "zod";
+import { statsReadScope, userReadScope } from "@multishop/kit/auth";
 import { commonEnv, loadConfig, port, postgresEnv } from "@multishop/kit/config";
+import { couponValidationScope } from "@multishop/kit/contracts/discount";
 import { type EmbeddedPostgres, startEmbeddedPostgres } from "@multishop/kit/embedded-postgres";
 import { messagingEnv } from "@multishop/kit/messaging";
 import { ensureDatabase, serviceDatabaseUrl } from "@multishop/kit/postgres";
 import { demoCustomer } from "../services/identity/seed.ts";
+import { tokenizeScope } from "../services/payment/contract.ts";
 
 export const shopEnv = z.object({
   ...commonEnv,
@@ -95,13 +98,13 @@ export async function serviceDatabase(config: ShopConfig, service: string): Prom
 /** The services that call others with a client of their own at identity, and the scopes it has. */
 export const serviceClientScopes = {
   /** Product snapshots from the catalog, coupon checks at the discount service. */
-  basket: ["catalog:read", "discount:validate"],
+  basket: ["catalog:read", couponValidationScope],
   /** Tokenising cards at the payment service. */
-  order: ["payment:tokenize"],
+  order: [tokenizeScope],
   /** Looking up a message's receiver at identity. */
-  message: ["users:read"],
+  message: [userReadScope],
   /** Every service's admin figures. */
-  dashboard: ["stats:read"],
+  dashboard: [statsReadScope],
 } as const;
 export type ServiceClientName = keyof typeof serviceClientScopes;
 

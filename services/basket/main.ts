@@ -3,6 +3,7 @@
  * `startBasket` is also how the all-in-one start and the tests run it.
  */
 import { type TokenVerifier, verifierFromConfig } from "@multishop/kit/auth";
+import { couponValidationScope } from "@multishop/kit/contracts/discount";
 import { runMain } from "@multishop/kit/config";
 import { createLogger, type Logger } from "@multishop/kit/log";
 import { type MessageBus, messagingFromConfig } from "@multishop/kit/messaging";
@@ -39,7 +40,7 @@ export async function startBasket(config: BasketConfig, runtime: BasketRuntime) 
     tokenUrl: config.SERVICE_TOKEN_URL,
     clientId: config.SERVICE_CLIENT_ID,
     clientSecret: config.SERVICE_CLIENT_SECRET,
-    scopes: ["catalog:read", "discount:validate"],
+    scopes: ["catalog:read", couponValidationScope],
     logger,
   });
   const basket = createBasketService({

@@ -1,8 +1,6 @@
 /** The comment service's HTTP routes, built from injected dependencies; no I/O happens at import. */
 import { createRoute, z } from "@hono/zod-openapi";
-import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
-import { decodeJwt } from "jose";
 import { type App, type AppEnv, createApp, type ServiceAppDeps } from "@multishop/kit/app";
 import {
   bearerSecurity,
@@ -141,16 +139,6 @@ const toPublicReviewJson = (review: Review) => ({
 /** Catalog ids are written lower-case; a UUID in capitals names the same product. */
 const normalizeProductId = (productId: string) => productId.toLowerCase();
 
-/**
- * The username identity put in the caller's token (`preferred_username`), which the kit's Principal
- * does not carry. The kit's authenticate middleware verified this very header before any route ran
- * (requireUser makes sure it did), so the claim is identity's, not the client's.
- */
-function usernameClaim(c: Context<AppEnv>): unknown {
-  const token = c.req.header("authorization")!.trim().replace(/^bearer +/i, "");
-  return decodeJwt(token).preferred_username;
-}
-
 /** A page of a newest-first or oldest-first list, with the cursor of the next page when there is one. */
 function pageOf(found: { reviews: Review[]; total: number }, limit: number) {
   const page = found.reviews.slice(0, limit);
@@ -238,7 +226,7 @@ export function createCommentApp(deps: CommentAppDeps): App {
     async (c) => {
       const principal = principalOf(c);
       const review = await reviews.submit(
-        { userId: principal.subject, name: authorName(usernameClaim(c)) },
+        { userId: principal.subject, name: authorName(principal.username) },
         normalizeProductId(c.req.valid("param").productId),
         c.req.valid("json"),
       );

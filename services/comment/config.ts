@@ -13,8 +13,8 @@ export const commentEnv = z.object({
    * How long browsers and the edge may keep a product's public reviews and rating. Short: a review a
    * moderator approves shows up within this long.
    */
-  CACHE_MAX_AGE_SECONDS: positiveInt(30),
-  CACHE_SHARED_MAX_AGE_SECONDS: positiveInt(60),
+  COMMENT_CACHE_MAX_AGE_SECONDS: positiveInt(30),
+  COMMENT_CACHE_SHARED_MAX_AGE_SECONDS: positiveInt(60),
 });
 
 export type CommentConfig = z.infer<typeof commentEnv>;

@@ -47,8 +47,8 @@ export async function startComment(config: CommentConfig, runtime: CommentRuntim
     bodyLimitBytes: config.BODY_LIMIT_BYTES,
     readiness: { postgres: store.ping, messaging: bus.ping },
     cache: {
-      maxAgeSeconds: config.CACHE_MAX_AGE_SECONDS,
-      sharedMaxAgeSeconds: config.CACHE_SHARED_MAX_AGE_SECONDS,
+      maxAgeSeconds: config.COMMENT_CACHE_MAX_AGE_SECONDS,
+      sharedMaxAgeSeconds: config.COMMENT_CACHE_SHARED_MAX_AGE_SECONDS,
     },
   });
   return {

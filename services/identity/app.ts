@@ -9,6 +9,7 @@ import {
   requireRoleOrScope,
   requireStatsReader,
   requireUser,
+  userReadScope,
 } from "@multishop/kit/auth";
 import { decodeCursor, encodeCursor, pagingQuery } from "@multishop/kit/paging";
 import { jsonBody, jsonResponse, problems } from "@multishop/kit/openapi";
@@ -18,9 +19,6 @@ import type { Identity, TokenSettings } from "./identity.ts";
 import type { KeyRing } from "./keys.ts";
 import type { IdentityStore } from "./store/postgres.ts";
 import { fieldErrors } from "@multishop/kit/validation";
-
-/** Lets another service look users up by id. */
-export const userReadScope = "users:read";
 
 export interface IdentityAppDeps extends ServiceAppDeps {
   identity: Identity;

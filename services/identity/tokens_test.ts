@@ -65,6 +65,7 @@ for (const target of await postgresTargets()) {
           roles: ["customer"],
           scopes: [],
           clientId: "storefront",
+          username: account.username,
         });
         const otherAudience = tokenVerifier({
           keys: remoteKeySet(`${base}/.well-known/jwks.json`),

@@ -16,6 +16,8 @@ export interface Principal {
   roles: string[];
   scopes: string[];
   clientId?: string;
+  /** The user's username (`preferred_username`), for what a user shows others; never an id. */
+  username?: string;
 }
 
 export interface TokenVerifierOptions {
@@ -48,12 +50,14 @@ export function tokenVerifier(options: TokenVerifierOptions): TokenVerifier {
     const roles = Array.isArray(payload.roles) ? payload.roles.filter((r) => typeof r === "string") : [];
     const scopes = typeof payload.scope === "string" ? payload.scope.split(" ").filter(Boolean) : [];
     const clientId = typeof payload.client_id === "string" ? payload.client_id : undefined;
+    const username = typeof payload.preferred_username === "string" ? payload.preferred_username : undefined;
     return {
       subject: payload.sub!,
       kind: roles.length > 0 ? "user" : "client",
       roles,
       scopes,
       clientId,
+      username,
     };
   };
 }
@@ -138,6 +142,9 @@ export function requireScope(scope: string) {
     await next();
   });
 }
+
+/** The scope of a client that looks users up at identity (the message service checks receivers). */
+export const userReadScope = "users:read";
 
 /** The scope of the dashboard's client: it reads every service's admin figures. */
 export const statsReadScope = "stats:read";

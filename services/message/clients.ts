@@ -6,9 +6,6 @@ import type { Account } from "./domain.ts";
 /** The part of identity's `GET /v1/users/{id}` the sending rules need. */
 const userSchema = z.object({ id: z.string(), roles: z.array(z.string()) });
 
-/** The scope identity grants for looking users up. */
-export const userReadScope = "users:read";
-
 export interface Users {
   /** The user with this id, or undefined when identity has none. */
   find(id: string): Promise<Account | undefined>;

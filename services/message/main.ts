@@ -2,14 +2,14 @@
  * The message service's process entry: configuration, database, migrations, the outbox relay, server,
  * shutdown. `startMessage` is also how the all-in-one start and the tests run it.
  */
-import { type TokenVerifier, verifierFromConfig } from "@multishop/kit/auth";
+import { type TokenVerifier, userReadScope, verifierFromConfig } from "@multishop/kit/auth";
 import type { Logger } from "@multishop/kit/log";
 import { type MessageBus, outboxMigrations, startOutboxRelay } from "@multishop/kit/messaging";
 import { openMigratedPostgres } from "@multishop/kit/migrate";
 import { createServiceClient } from "@multishop/kit/service-client";
 import { runPostgresService } from "@multishop/kit/service-main";
 import { createMessageApp } from "./app.ts";
-import { identityClient, userReadScope } from "./clients.ts";
+import { identityClient } from "./clients.ts";
 import { loadMessageConfig, type MessageConfig } from "./config.ts";
 import { createMessages } from "./messages.ts";
 import { createMessageStore } from "./store/postgres.ts";
