@@ -4,6 +4,7 @@
  */
 import { z } from "@hono/zod-openapi";
 import { type ReviewStatus, reviewStatus } from "@multishop/kit/contracts/reviews";
+import { plainText } from "@multishop/kit/openapi";
 
 export const reviewStatuses = reviewStatus.options;
 export type { ReviewStatus };
@@ -31,31 +32,6 @@ export interface Review {
   updatedAt: Date;
   /** When a moderator last changed its status. */
   moderatedAt: Date | null;
-}
-
-/** Control characters, a line break or tab aside; lone surrogates cannot be stored as given. */
-const multilineForbidden = /(?![\n\t])[\p{Cc}\p{Cs}]/u;
-/** A one-line field refuses line breaks and tabs too. */
-const singleLineForbidden = /[\p{Cc}\p{Cs}]/u;
-
-/**
- * Plain text as people type it: Windows line breaks become "\n", the ends are trimmed, and the
- * length counts characters (code points), so an emoji counts once. Nothing is escaped: the text is
- * stored as given and only ever answered inside JSON strings.
- */
-function plainText(options: { max: number; multiline: boolean }) {
-  const forbidden = options.multiline ? multilineForbidden : singleLineForbidden;
-  const controls = options.multiline
-    ? "must not contain control characters other than line breaks and tabs"
-    : "must be one line without control characters";
-  return z.string()
-    .transform((value) => value.replaceAll("\r\n", "\n").trim())
-    .pipe(
-      z.string()
-        .min(1, "must not be empty")
-        .refine((value) => !forbidden.test(value), controls)
-        .refine((value) => [...value].length <= options.max, `must be at most ${options.max} characters`),
-    );
 }
 
 /** The request body of POST /v1/products/{productId}/reviews. */
@@ -107,18 +83,16 @@ export function statusAfterModeration(
 /** Shown when a token carries no usable username, rather than anything that could identify the author. */
 export const anonymousAuthor = "Customer";
 
+const username = plainText({ max: 64, multiline: false });
+
 /**
  * The name a review is shown under: the username identity put in the author's token. Anything that
  * is not a plausible username (missing, an email address, control characters) is replaced, since
  * the name is public.
  */
 export function authorName(usernameClaim: unknown): string {
-  if (typeof usernameClaim !== "string") return anonymousAuthor;
-  const name = usernameClaim.trim();
-  if (name.length === 0 || name.length > 64 || name.includes("@") || singleLineForbidden.test(name)) {
-    return anonymousAuthor;
-  }
-  return name;
+  const name = username.safeParse(usernameClaim);
+  return name.success && !name.data.includes("@") ? name.data : anonymousAuthor;
 }
 
 /** How many approved reviews gave each rating; a rating nobody gave may be left out. */

@@ -31,3 +31,29 @@ export function jsonResponse<T extends z.ZodType>(schema: T, description: string
 export function jsonBody<T extends z.ZodType>(schema: T) {
   return { required: true, content: { "application/json": { schema } } };
 }
+
+/** Control characters, a line break or tab aside; lone surrogates cannot be stored as given. */
+const multilineForbidden = /(?![\n\t])[\p{Cc}\p{Cs}]/u;
+/** A one-line field refuses line breaks and tabs too. */
+const singleLineForbidden = /[\p{Cc}\p{Cs}]/u;
+
+/**
+ * Plain text as people type it: Windows line breaks become "\n", the ends are trimmed, and the
+ * length counts characters (code points), so an emoji counts once. Nothing is escaped: the text is
+ * stored as given and only ever answered inside JSON strings.
+ */
+export function plainText(options: { max: number; multiline: boolean }) {
+  const forbidden = options.multiline ? multilineForbidden : singleLineForbidden;
+  const controls = options.multiline
+    ? "must not contain control characters other than line breaks and tabs"
+    : "must be one line without control characters";
+  // Documented on the input, which the transform below would otherwise leave bare.
+  return z.string().openapi({ minLength: 1, maxLength: options.max })
+    .transform((value) => value.replaceAll("\r\n", "\n").trim())
+    .pipe(
+      z.string()
+        .min(1, "must not be empty")
+        .refine((value) => !forbidden.test(value), controls)
+        .refine((value) => [...value].length <= options.max, `must be at most ${options.max} characters`),
+    );
+}

@@ -4,13 +4,9 @@
  */
 import { z } from "@hono/zod-openapi";
 import { supportReceiver } from "@multishop/kit/contracts/messages";
+import { plainText } from "@multishop/kit/openapi";
 
 export { supportReceiver };
-
-// Control characters can rewrite a terminal or an admin tool's screen and hide what a message says.
-// A body keeps its line breaks and tabs; a subject is one line.
-const controlExceptNewlineAndTab = /[^\P{Cc}\n\t]/u;
-const control = /\p{Cc}/u;
 
 /** The request body of `POST /v1/messages`. The sender is the caller, never a field. */
 export const messageInput = z.strictObject({
@@ -18,21 +14,12 @@ export const messageInput = z.strictObject({
     description: `a user id, or \`${supportReceiver}\` for the shop's support, which every admin reads`,
     example: supportReceiver,
   }),
-  subject: z.string().trim().min(1).max(200)
-    .refine((subject) => !control.test(subject), "must be one line of text without control characters")
-    .openapi({ example: "Where is my order?" }),
-  body: z.string()
-    // Browsers send a textarea's line breaks as CRLF; stored as LF, they are text like any other.
-    .overwrite((body) => body.replaceAll("\r\n", "\n"))
-    .trim().min(1).max(5000)
-    .refine(
-      (body) => !controlExceptNewlineAndTab.test(body),
-      "must be plain text: control characters other than newline and tab are not allowed",
-    )
-    .openapi({
-      description: "plain text; line breaks and tabs are kept",
-      example: "It has not arrived yet.",
-    }),
+  // Control characters can rewrite a terminal or an admin tool's screen and hide what a message says.
+  subject: plainText({ max: 200, multiline: false }).openapi({ example: "Where is my order?" }),
+  body: plainText({ max: 5000, multiline: true }).openapi({
+    description: "plain text; line breaks and tabs are kept",
+    example: "It has not arrived yet.",
+  }),
 }).openapi("UserMessageInput");
 
 export type MessageInput = z.infer<typeof messageInput>;
