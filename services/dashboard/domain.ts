@@ -2,11 +2,11 @@
  * The dashboard's figures and how the readings of their sources merge into them; no I/O here. The
  * owning services are the source of truth: these are copies, each kept from its last good reading.
  */
-import type { z } from "@hono/zod-openapi";
-import type { CatalogEvent } from "@multishop/kit/contracts/catalog";
-import { type messageEvents, supportReceiver } from "@multishop/kit/contracts/messages";
-import { type orderEvents, orderStatus } from "@multishop/kit/contracts/orders";
-import type { reviewEvents } from "@multishop/kit/contracts/reviews";
+import type { z } from "zod";
+import { catalogEvents } from "@multishop/kit/contracts/catalog";
+import { messageEvents, supportReceiver } from "@multishop/kit/contracts/messages";
+import { orderEvents, orderStatus } from "@multishop/kit/contracts/orders";
+import { reviewEvents } from "@multishop/kit/contracts/reviews";
 
 /** The services the figures are read from, in the order `unavailable` lists them. */
 export const sources = ["identity", "catalog", "order", "comment", "message"] as const;
@@ -100,26 +100,22 @@ function sameOrderCounts(a: OrderCounts | null, b: OrderCounts | null): boolean 
   return orderStatuses.every((status) => a[status] === b[status]);
 }
 
-/** The events the dashboard consumes, with their payloads as the contracts define them. */
-export type ConsumedEvent =
-  | { type: "catalog.product.created"; payload: CatalogEvent<"catalog.product.created"> }
-  | { type: "catalog.product.deleted"; payload: CatalogEvent<"catalog.product.deleted"> }
-  | { type: "order.status_changed"; payload: z.infer<(typeof orderEvents)["order.status_changed"]> }
-  | {
-    type: "comment.review.status_changed";
-    payload: z.infer<(typeof reviewEvents)["comment.review.status_changed"]>;
-  }
-  | { type: "message.sent"; payload: z.infer<(typeof messageEvents)["message.sent"]> }
-  | { type: "message.read"; payload: z.infer<(typeof messageEvents)["message.read"]> };
+/** The events the dashboard consumes, and the contracts their payloads follow. */
+export const consumedContracts = {
+  "catalog.product.created": catalogEvents["catalog.product.created"],
+  "catalog.product.deleted": catalogEvents["catalog.product.deleted"],
+  "order.status_changed": orderEvents["order.status_changed"],
+  "comment.review.status_changed": reviewEvents["comment.review.status_changed"],
+  "message.sent": messageEvents["message.sent"],
+  "message.read": messageEvents["message.read"],
+} as const;
 
-export const consumedEventTypes: readonly ConsumedEvent["type"][] = [
-  "catalog.product.created",
-  "catalog.product.deleted",
-  "order.status_changed",
-  "comment.review.status_changed",
-  "message.sent",
-  "message.read",
-];
+type Consumed = typeof consumedContracts;
+
+/** A consumed event with its payload as its contract defines it. */
+export type ConsumedEvent = {
+  [T in keyof Consumed]: { type: T; payload: z.infer<Consumed[T]> };
+}[keyof Consumed];
 
 /** The source whose figures the event may have changed; undefined when it changed none shown here. */
 export function affectedSource(event: ConsumedEvent): Source | undefined {
