@@ -226,20 +226,10 @@ export async function startServices(
     ...running,
     /** Every service on its own port; the record's keys name them. */
     serve(hostname: string): Record<keyof typeof running, RunningServer> {
-      const servers = Object.fromEntries(
-        Object.entries(running).map((
-          [name, service],
-        ) => [name, serveApp(service.app, { hostname, port: service.port })]),
-      ) as Record<keyof typeof running, RunningServer>;
-      // The dashboard's event streams end with its server, or the server's shutdown would wait for them.
-      const dashboardServer = servers.dashboard;
-      servers.dashboard = {
-        ...dashboardServer,
-        shutdown: async () => {
-          await Promise.all([dashboardServer.shutdown(), dashboard.close()]);
-        },
-      };
-      return servers;
+      const entries = Object.entries(running).map(([name, service]) =>
+        [name, serveApp(service.app, { hostname, port: service.port })] as const
+      );
+      return Object.fromEntries(entries) as Record<keyof typeof running, RunningServer>;
     },
     /** The edge in workerd, in front of the services on their loopback ports. */
     edge: () =>

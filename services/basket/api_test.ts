@@ -3,6 +3,7 @@
  * the shared message bus, on both basket stores.
  */
 import assert from "node:assert/strict";
+import { orderEvents } from "@multishop/kit/contracts/orders";
 import { startEmbeddedPostgres } from "@multishop/kit/embedded-postgres";
 import { createLogger } from "@multishop/kit/log";
 import { createInProcessBus } from "@multishop/kit/messaging";
@@ -268,8 +269,6 @@ for (const target of await basketStoreTargets()) {
       });
 
       await t.step("a confirmed order empties its user's basket", async () => {
-        // Imported late: the contract's zod schemas are built only after the service extended zod for OpenAPI.
-        const { orderEvents } = await import("@multishop/kit/contracts/orders");
         const usd = (amount: number) => ({ amount, currency: "USD" });
         await bus.publish("order.confirmed", orderEvents["order.confirmed"], {
           orderId: "order-9",

@@ -2,7 +2,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { type App, createApp, type ServiceAppDeps } from "@multishop/kit/app";
 import { bearerSecurity, principalOf, requireUser } from "@multishop/kit/auth";
-import { money } from "@multishop/kit/contracts/catalog";
 import { jsonBody, jsonResponse, problems } from "@multishop/kit/openapi";
 import type { BasketService } from "./basket.ts";
 import { couponInput, quantityInput } from "./domain.ts";
@@ -18,7 +17,11 @@ export const basketDocument = {
     "The signed-in customer's basket: prices from the catalog, totals and coupons computed on the server.",
 };
 
-const moneySchema = money.openapi("BasketMoney");
+// Its own schema, not the catalog contract's: that one is plain zod, which knows no `.openapi()`.
+const moneySchema = z.object({
+  amount: z.number().int().nonnegative().openapi({ description: "minor units (cents)" }),
+  currency: z.string().regex(/^[A-Z]{3}$/).openapi({ example: "USD" }),
+}).openapi("BasketMoney");
 const basketSchema = z.object({
   lines: z.array(z.object({
     productId: z.string(),

@@ -4,6 +4,7 @@ import { streamSSE } from "hono/streaming";
 import { type App, createApp, type ServiceAppDeps } from "@multishop/kit/app";
 import { bearerSecurity, requireRole } from "@multishop/kit/auth";
 import { jsonResponse, problems } from "@multishop/kit/openapi";
+import { shuttingDown } from "@multishop/kit/serve";
 import type { Dashboard } from "./dashboard.ts";
 import { type Figures, orderStatuses, sources } from "./domain.ts";
 
@@ -96,6 +97,7 @@ export function createDashboardApp(deps: DashboardAppDeps): App {
       return streamSSE(c, async (stream) => {
         const watch = dashboard.watch();
         stream.onAbort(watch.close);
+        shuttingDown.addEventListener("abort", watch.close);
         try {
           let update = await watch.next(heartbeatMs);
           while (update !== "closed") {
@@ -104,6 +106,7 @@ export function createDashboardApp(deps: DashboardAppDeps): App {
             update = await watch.next(heartbeatMs);
           }
         } finally {
+          shuttingDown.removeEventListener("abort", watch.close);
           watch.close();
         }
       });

@@ -67,8 +67,8 @@ export async function startDashboard(config: DashboardConfig, runtime: Dashboard
     app,
     dashboard,
     /**
-     * Ends the event streams (a server's graceful shutdown waits for them otherwise), stops the
-     * scheduled refresh and waits for the reads in flight. Call it as the server starts shutting down.
+     * Ends the event streams still open, stops the scheduled refresh and waits for the reads in
+     * flight. (On a signal the streams have ended already: they end on the kit's shuttingDown.)
      */
     async close() {
       await Promise.all([dashboard.close(), schedule.stop()]);
@@ -84,16 +84,9 @@ if (import.meta.main) {
     const dashboard = await startDashboard(config, { bus, logger });
     const server = serveApp(dashboard.app, { hostname: config.HOST, port: config.PORT });
     logger.info("dashboard listening", { url: server.url });
-    // The event streams end with the server, or its shutdown would wait for them until the timeout.
-    const stopping = {
-      ...server,
-      shutdown: async () => {
-        await Promise.all([server.shutdown(), dashboard.close()]);
-      },
-    };
     await shutdownOnSignal({
-      servers: [stopping],
-      closers: [() => bus.close()],
+      servers: [server],
+      closers: [() => bus.close(), dashboard.close],
       logger,
       timeoutMs: config.SHUTDOWN_TIMEOUT_MS,
     });

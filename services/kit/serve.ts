@@ -26,24 +26,32 @@ export function serveApp(app: App, options: { hostname: string; port: number }):
   };
 }
 
+const stopping = new AbortController();
+
+/**
+ * Aborted once the process starts shutting down. A server's graceful shutdown waits for every open
+ * response, so a long-lived one (an event stream) ends on this signal, or shutdown would wait for it.
+ */
+export const shuttingDown: AbortSignal = stopping.signal;
+
 export type Closer = () => Promise<unknown> | unknown;
 
 /**
- * On SIGTERM or SIGINT: shut the servers down (in-flight requests finish), then run the closers in
- * order (consumers, pools, embedded stores). A second signal, or the timeout, ends the process at once.
+ * On SIGTERM or SIGINT: end the event streams (shuttingDown), shut the servers down (in-flight
+ * requests finish), then run the closers in order (consumers, pools, embedded stores). A second
+ * signal, or the timeout, ends the process at once.
  */
 export function shutdownOnSignal(
   options: { servers: RunningServer[]; closers?: Closer[]; logger: Logger; timeoutMs: number },
 ): Promise<void> {
   const { promise: done, resolve } = Promise.withResolvers<void>();
   const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGTERM", "SIGINT"];
-  let stopping = false;
   const onSignal = async () => {
-    if (stopping) {
+    if (shuttingDown.aborted) {
       options.logger.warn("second signal: exiting without waiting");
       Deno.exit(130);
     }
-    stopping = true;
+    stopping.abort();
     options.logger.info("shutting down: finishing in-flight requests");
     const timer = setTimeout(() => {
       options.logger.error("shutdown timed out; exiting", { timeoutMs: options.timeoutMs });

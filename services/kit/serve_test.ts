@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 
-Deno.test("SIGTERM: stops accepting, finishes the in-flight request, then closes pools", async () => {
+Deno.test("SIGTERM: ends event streams, finishes the in-flight request, stops accepting, then closes pools", async () => {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", new URL("./testdata/slow_service.ts", import.meta.url).pathname],
     stdout: "piped",
@@ -23,12 +23,15 @@ Deno.test("SIGTERM: stops accepting, finishes the in-flight request, then closes
   };
   const { listening } = (await nextLine()) as { listening: string };
 
+  const stream = await fetch(`${listening}/stream`);
   const inFlight = fetch(`${listening}/slow`);
   await new Promise((resolve) => setTimeout(resolve, 300));
   child.kill("SIGTERM");
   const response = await inFlight;
   assert.equal(response.status, 200);
   assert.deepEqual(await response.json(), { finished: true });
+  // The stream never ends on its own: only shutting down ends it.
+  assert.match(await stream.text(), /data: tick/);
 
   await assert.rejects(fetch(`${listening}/health/live`), "no new connections after the signal");
   while (await nextLine());

@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { z } from "zod";
+import { cargoEvents } from "@multishop/kit/contracts/cargo";
 import { postgresTargets } from "@multishop/kit/testing";
 import type { ShipmentStatus } from "./domain.ts";
 import { addressBody, type Checkout, eventually, hookable, startCheckout } from "./test_support.ts";
@@ -279,7 +280,6 @@ for (const target of await postgresTargets()) {
           userId: customer.userId,
           trackingCode: "MS7K2P9QXH4R",
         };
-        const { cargoEvents } = await import("@multishop/kit/contracts/cargo");
         const report = async (
           previousStatus: ShipmentStatus,
           status: ShipmentStatus,

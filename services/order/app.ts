@@ -6,6 +6,7 @@ import { bearerSecurity, principalOf, requireStatsReader, requireUser } from "@m
 import { jsonBody, jsonResponse, problems } from "@multishop/kit/openapi";
 import { decodeCursor, encodeCursor, pagingQuery } from "@multishop/kit/paging";
 import { ProblemError } from "@multishop/kit/problem";
+import { shuttingDown } from "@multishop/kit/serve";
 import { addressInput, cancellationReasons, type Order, orderStatuses, placeOrderInput } from "./domain.ts";
 import type { Orders } from "./orders.ts";
 import type { StoredAddress } from "./store/postgres.ts";
@@ -360,7 +361,7 @@ export function createOrderApp(deps: OrderAppDeps): App {
         let sent: string | undefined;
         // Polling the order's row sees changes made by any instance of the service, and costs one
         // indexed read per stream per interval.
-        while (!stream.aborted) {
+        while (!stream.aborted && !shuttingDown.aborted) {
           const status = {
             status: order.status,
             cancellationReason: order.cancellationReason,
