@@ -97,11 +97,6 @@ const idParam = z.object({ id: idSchema });
 const adminOnly = { security: bearerSecurity, middleware: [requireRole("admin")] };
 const noContent = { 204: { description: "Done" } };
 
-/** Dates become RFC 3339 strings on the way out, exactly as JSON.stringify writes them. */
-function plain<T>(value: T): T {
-  return JSON.parse(JSON.stringify(value));
-}
-
 export function createCatalogApp(deps: CatalogAppDeps): App {
   const { catalog, store } = deps;
   const app = createApp({
@@ -137,7 +132,7 @@ export function createCatalogApp(deps: CatalogAppDeps): App {
         ...parent,
         children: all.filter((child) => child.parentId === parent.id),
       }));
-      return c.json(plain({ items: tree }), 200);
+      return c.json({ items: tree }, 200);
     },
   );
   app.openapi(
@@ -153,7 +148,7 @@ export function createCatalogApp(deps: CatalogAppDeps): App {
     async (c) => {
       const category = await store.categories.get(c.req.valid("param").id);
       if (!category) throw new ProblemError({ status: 404, detail: "no such category" });
-      return c.json(plain(category), 200);
+      return c.json(category, 200);
     },
   );
   app.openapi(
@@ -172,7 +167,7 @@ export function createCatalogApp(deps: CatalogAppDeps): App {
     async (c) => {
       const category = await catalog.createCategory(c.req.valid("json"));
       c.header("location", `/v1/categories/${category.id}`);
-      return c.json(plain(category), 201);
+      return c.json(category, 201);
     },
   );
   app.openapi(
@@ -188,8 +183,7 @@ export function createCatalogApp(deps: CatalogAppDeps): App {
         ...problems(400, 401, 403, 404, 409, 415, 422),
       },
     }),
-    async (c) =>
-      c.json(plain(await catalog.updateCategory(c.req.valid("param").id, c.req.valid("json"))), 200),
+    async (c) => c.json(await catalog.updateCategory(c.req.valid("param").id, c.req.valid("json")), 200),
   );
   app.openapi(
     createRoute({
@@ -217,7 +211,7 @@ export function createCatalogApp(deps: CatalogAppDeps): App {
       middleware: [cached],
       responses: { 200: jsonResponse(z.object({ items: z.array(brandSchema) }), "Brands") },
     }),
-    async (c) => c.json(plain({ items: await store.brands.list() }), 200),
+    async (c) => c.json({ items: await store.brands.list() }, 200),
   );
   app.openapi(
     createRoute({
@@ -232,7 +226,7 @@ export function createCatalogApp(deps: CatalogAppDeps): App {
     async (c) => {
       const brand = await store.brands.get(c.req.valid("param").id);
       if (!brand) throw new ProblemError({ status: 404, detail: "no such brand" });
-      return c.json(plain(brand), 200);
+      return c.json(brand, 200);
     },
   );
   app.openapi(
@@ -248,7 +242,7 @@ export function createCatalogApp(deps: CatalogAppDeps): App {
     async (c) => {
       const brand = await catalog.createBrand(c.req.valid("json"));
       c.header("location", `/v1/brands/${brand.id}`);
-      return c.json(plain(brand), 201);
+      return c.json(brand, 201);
     },
   );
   app.openapi(
@@ -261,7 +255,7 @@ export function createCatalogApp(deps: CatalogAppDeps): App {
       request: { params: idParam, body: jsonBody(brandPatch) },
       responses: { 200: jsonResponse(brandSchema, "The brand"), ...problems(400, 401, 403, 404, 409, 415) },
     }),
-    async (c) => c.json(plain(await catalog.updateBrand(c.req.valid("param").id, c.req.valid("json"))), 200),
+    async (c) => c.json(await catalog.updateBrand(c.req.valid("param").id, c.req.valid("json")), 200),
   );
   app.openapi(
     createRoute({
@@ -342,7 +336,7 @@ export function createCatalogApp(deps: CatalogAppDeps): App {
       const nextCursor = items.length > query.limit && last
         ? encodeCursor({ sort: query.sort, value: sortValue(last, query.sort), id: last.id })
         : null;
-      return c.json(plain({ items: page, nextCursor }), 200);
+      return c.json({ items: page, nextCursor }, 200);
     },
   );
   app.openapi(
@@ -360,7 +354,7 @@ export function createCatalogApp(deps: CatalogAppDeps): App {
       if (!product || (product.status !== "active" && !isAdmin(c))) {
         throw new ProblemError({ status: 404, detail: "no such product" });
       }
-      return c.json(plain(product), 200);
+      return c.json(product, 200);
     },
   );
   app.openapi(
@@ -379,7 +373,7 @@ export function createCatalogApp(deps: CatalogAppDeps): App {
     async (c) => {
       const product = await catalog.createProduct(c.req.valid("json"));
       c.header("location", `/v1/products/${product.id}`);
-      return c.json(plain(product), 201);
+      return c.json(product, 201);
     },
   );
   app.openapi(
@@ -395,8 +389,7 @@ export function createCatalogApp(deps: CatalogAppDeps): App {
         ...problems(400, 401, 403, 404, 409, 415, 422),
       },
     }),
-    async (c) =>
-      c.json(plain(await catalog.updateProduct(c.req.valid("param").id, c.req.valid("json"))), 200),
+    async (c) => c.json(await catalog.updateProduct(c.req.valid("param").id, c.req.valid("json")), 200),
   );
   app.openapi(
     createRoute({
@@ -620,7 +613,7 @@ function registerContactRoutes(app: App, deps: CatalogAppDeps) {
       const nextCursor = messages.length > limit && last
         ? encodeCursor({ createdAt: last.createdAt.toISOString(), id: last.id })
         : null;
-      return c.json(plain({ items: page, nextCursor }), 200);
+      return c.json({ items: page, nextCursor }, 200);
     },
   );
   app.openapi(

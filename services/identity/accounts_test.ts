@@ -66,6 +66,16 @@ for (const target of await postgresTargets()) {
         assert.deepEqual(results.map((r) => r.response.status).sort(), [201, 409, 409, 409]);
       });
 
+      await t.step("a password typed composed or decomposed is the same password", async () => {
+        const composed = "Caf\u00e9-au-lait-strong-9";
+        const { response, account } = await register(base, { password: composed });
+        assert.equal(response.status, 201);
+        const decomposed = composed.normalize("NFD");
+        assert.notEqual(decomposed, composed);
+        const login = await passwordLogin(base, account.username as string, decomposed);
+        assert.equal(login.response.status, 200);
+      });
+
       await t.step("weak passwords answer 400 naming the password", async () => {
         const username = uniqueName("weak");
         for (

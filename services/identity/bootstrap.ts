@@ -39,7 +39,7 @@ export async function bootstrapIdentity(store: IdentityStore, config: IdentityCo
       email: config.ADMIN_EMAIL.toLowerCase(),
       name: "Shop",
       surname: "Admin",
-      passwordHash: await hashPassword(config.ADMIN_PASSWORD.normalize("NFKC")),
+      passwordHash: await hashPassword(config.ADMIN_PASSWORD),
       roles: ["customer", "admin"],
     });
     logger.info("bootstrap admin", { email: config.ADMIN_EMAIL, outcome });

@@ -97,10 +97,7 @@ export function createIdentity(deps: IdentityDeps) {
   async function passwordGrant(client: Client, username: string, password: string): Promise<TokenResponse> {
     ensureGrantAllowed(client, "password");
     const user = await store.findLogin(username);
-    const matches = await verifyPassword(
-      user?.passwordHash ?? await decoyPasswordHash(),
-      password.normalize("NFKC"),
-    );
+    const matches = await verifyPassword(user?.passwordHash ?? await decoyPasswordHash(), password);
     if (!user || !matches) throw new OAuthError("invalid_grant", "the username or password is wrong");
     return await userTokens(user, client.id, crypto.randomUUID());
   }

@@ -5,8 +5,9 @@
 import { tokenVerifier } from "@multishop/kit/auth";
 import { runMain } from "@multishop/kit/config";
 import { postgresFromConfig } from "@multishop/kit/embedded-postgres";
-import { createLogger, type Logger } from "@multishop/kit/log";
+import { createLogger, describeError, type Logger } from "@multishop/kit/log";
 import { openMigratedPostgres } from "@multishop/kit/migrate";
+import { repeat } from "@multishop/kit/schedule";
 import { serveApp, shutdownOnSignal } from "@multishop/kit/serve";
 import { createIdentityApp } from "./app.ts";
 import { bootstrapIdentity } from "./bootstrap.ts";
@@ -64,17 +65,20 @@ export async function startIdentity(config: IdentityConfig, runtime: IdentityRun
     bodyLimitBytes: config.BODY_LIMIT_BYTES,
     readiness: { postgres: store.ping },
   });
-  const rotationTimer = setInterval(() => {
-    keys.ensureCurrent().catch((error) =>
-      logger.error("signing key rotation failed", { error: String(error) })
-    );
-  }, rotationCheckMs);
+  const rotation = repeat(
+    rotationCheckMs,
+    () =>
+      keys.ensureCurrent().catch((error) =>
+        logger.error("signing key rotation failed", describeError(error))
+      ),
+  );
   return {
     app,
     store,
     keys,
     async close() {
-      clearInterval(rotationTimer);
+      // A rotation under way finishes before the pool closes.
+      await rotation.stop();
       await sql.end({ timeout: 5 });
     },
   };

@@ -15,7 +15,7 @@ export async function seedIdentity(store: IdentityStore, customerPassword: strin
   await store.insertUser({
     id: crypto.randomUUID(),
     ...demoCustomer,
-    passwordHash: await hashPassword(customerPassword.normalize("NFKC")),
+    passwordHash: await hashPassword(customerPassword),
     roles: ["customer"],
   });
   return true;

@@ -8,12 +8,14 @@ import { type Algorithm, hash, verify } from "@node-rs/argon2";
 const argon2id = 2 as Algorithm.Argon2id;
 const parameters = { algorithm: argon2id, memoryCost: 19_456, timeCost: 2, parallelism: 1 };
 
+// A password is hashed and checked in Unicode's NFKC form, so that the same characters typed on
+// another keyboard or system (composed or decomposed) are the same password.
 export function hashPassword(password: string): Promise<string> {
-  return hash(password, parameters);
+  return hash(password.normalize("NFKC"), parameters);
 }
 
 export function verifyPassword(passwordHash: string, password: string): Promise<boolean> {
-  return verify(passwordHash, password);
+  return verify(passwordHash, password.normalize("NFKC"));
 }
 
 /**
