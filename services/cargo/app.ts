@@ -3,7 +3,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { type App, createApp, type ServiceAppDeps } from "@multishop/kit/app";
 import { bearerSecurity, principalOf, requireRole, requireUser } from "@multishop/kit/auth";
 import { jsonBody, jsonResponse, problems } from "@multishop/kit/openapi";
-import { decodeCursor, encodeCursor, pagingQuery } from "@multishop/kit/paging";
+import { createdPosition, decodeCursor, pageOf, pagingQuery } from "@multishop/kit/paging";
 import type { Cargo } from "./cargo.ts";
 import {
   type Carrier,
@@ -154,14 +154,6 @@ function toTrackingJson(shipment: ShipmentWithEvents) {
   };
 }
 
-/** The page's cursor: the position of its last item, when there is more after it. */
-function nextCursorOf(fetched: { createdAt: Date; id: string }[], limit: number): string | null {
-  const last = fetched[limit - 1];
-  return fetched.length > limit && last
-    ? encodeCursor({ createdAt: last.createdAt.toISOString(), id: last.id })
-    : null;
-}
-
 const afterCursor = (cursor: string | undefined) => {
   if (!cursor) return undefined;
   const position = decodeCursor(cursor, positionCursor);
@@ -233,8 +225,8 @@ export function createCargoApp(deps: CargoAppDeps): App {
         after: afterCursor(cursor),
         active: active === undefined ? undefined : active === "true",
       });
-      const items = carriers.slice(0, limit).map(toCarrierJson);
-      return c.json({ items, nextCursor: nextCursorOf(carriers, limit), total }, 200);
+      const page = pageOf(carriers, limit, createdPosition);
+      return c.json({ items: page.items.map(toCarrierJson), nextCursor: page.nextCursor, total }, 200);
     },
   );
 
@@ -313,8 +305,8 @@ export function createCargoApp(deps: CargoAppDeps): App {
         limit: limit + 1,
         after: afterCursor(cursor),
       });
-      const items = shipments.slice(0, limit).map(toShipmentJson);
-      return c.json({ items, nextCursor: nextCursorOf(shipments, limit), total }, 200);
+      const page = pageOf(shipments, limit, createdPosition);
+      return c.json({ items: page.items.map(toShipmentJson), nextCursor: page.nextCursor, total }, 200);
     },
   );
 

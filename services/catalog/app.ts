@@ -4,7 +4,7 @@ import { type App, createApp, type ServiceAppDeps } from "@multishop/kit/app";
 import { bearerSecurity, requireRole, requireStatsReader } from "@multishop/kit/auth";
 import { publicCache } from "@multishop/kit/cache";
 import { jsonBody, jsonResponse, problems } from "@multishop/kit/openapi";
-import { decodeCursor, encodeCursor, pagingQuery } from "@multishop/kit/paging";
+import { createdPosition, decodeCursor, pageOf, pagingQuery } from "@multishop/kit/paging";
 import { ProblemError } from "@multishop/kit/problem";
 import type { Catalog } from "./catalog.ts";
 import { aboutSchema, type ContentItem, contentKinds, contentSchemas } from "./domain/content.ts";
@@ -331,12 +331,14 @@ export function createCatalogApp(deps: CatalogAppDeps): App {
         after,
         limit: query.limit + 1,
       });
-      const page = items.slice(0, query.limit);
-      const last = page.at(-1);
-      const nextCursor = items.length > query.limit && last
-        ? encodeCursor({ sort: query.sort, value: sortValue(last, query.sort), id: last.id })
-        : null;
-      return c.json({ items: page, nextCursor }, 200);
+      return c.json(
+        pageOf(
+          items,
+          query.limit,
+          (last) => ({ sort: query.sort, value: sortValue(last, query.sort), id: last.id }),
+        ),
+        200,
+      );
     },
   );
   app.openapi(
@@ -608,12 +610,7 @@ function registerContactRoutes(app: App, deps: CatalogAppDeps) {
         unreadOnly: unread === "true",
         after: after && { createdAt: new Date(after.createdAt), id: after.id },
       });
-      const page = messages.slice(0, limit);
-      const last = page.at(-1);
-      const nextCursor = messages.length > limit && last
-        ? encodeCursor({ createdAt: last.createdAt.toISOString(), id: last.id })
-        : null;
-      return c.json({ items: page, nextCursor }, 200);
+      return c.json(pageOf(messages, limit, createdPosition), 200);
     },
   );
   app.openapi(

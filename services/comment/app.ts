@@ -11,7 +11,7 @@ import {
 } from "@multishop/kit/auth";
 import { publicCache } from "@multishop/kit/cache";
 import { jsonBody, jsonResponse, problems } from "@multishop/kit/openapi";
-import { decodeCursor, encodeCursor, pagingQuery } from "@multishop/kit/paging";
+import { decodeCursor, pageOf, pagingQuery } from "@multishop/kit/paging";
 import { ProblemError } from "@multishop/kit/problem";
 import {
   authorName,
@@ -140,11 +140,9 @@ const toPublicReviewJson = (review: Review) => ({
 const normalizeProductId = (productId: string) => productId.toLowerCase();
 
 /** A page of a newest-first or oldest-first list, with the cursor of the next page when there is one. */
-function pageOf(found: { reviews: Review[]; total: number }, limit: number) {
-  const page = found.reviews.slice(0, limit);
-  const last = page.at(-1);
-  const nextCursor = found.reviews.length > limit && last ? encodeCursor({ seq: last.seq }) : null;
-  return { items: page.map(toReviewJson), nextCursor, total: found.total };
+function toReviewPage(found: { reviews: Review[]; total: number }, limit: number) {
+  const page = pageOf(found.reviews, limit, (last) => ({ seq: last.seq }));
+  return { items: page.items.map(toReviewJson), nextCursor: page.nextCursor, total: found.total };
 }
 
 export function createCommentApp(deps: CommentAppDeps): App {
@@ -199,12 +197,11 @@ export function createCommentApp(deps: CommentAppDeps): App {
         limit: limit + 1,
         after,
       });
-      const page = found.reviews.slice(0, limit);
-      const last = page.at(-1);
-      const nextCursor = found.reviews.length > limit && last
-        ? encodeCursor({ sort, rating: last.rating, seq: last.seq })
-        : null;
-      return c.json({ items: page.map(toPublicReviewJson), nextCursor, total: found.total }, 200);
+      const page = pageOf(found.reviews, limit, (last) => ({ sort, rating: last.rating, seq: last.seq }));
+      return c.json(
+        { items: page.items.map(toPublicReviewJson), nextCursor: page.nextCursor, total: found.total },
+        200,
+      );
     },
   );
 
@@ -293,7 +290,7 @@ export function createCommentApp(deps: CommentAppDeps): App {
         limit: limit + 1,
         after,
       });
-      return c.json(pageOf(found, limit), 200);
+      return c.json(toReviewPage(found, limit), 200);
     },
   );
 
@@ -329,7 +326,7 @@ export function createCommentApp(deps: CommentAppDeps): App {
           after,
         },
       );
-      return c.json(pageOf(found, limit), 200);
+      return c.json(toReviewPage(found, limit), 200);
     },
   );
 

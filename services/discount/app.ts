@@ -9,7 +9,7 @@ import {
   couponValidationScope,
 } from "@multishop/kit/contracts/discount";
 import { jsonBody, jsonResponse, problems } from "@multishop/kit/openapi";
-import { decodeCursor, encodeCursor, pagingQuery } from "@multishop/kit/paging";
+import { createdPosition, decodeCursor, pageOf, pagingQuery } from "@multishop/kit/paging";
 import type { Discount } from "./discount.ts";
 import { type Coupon, couponInput, couponTypes } from "./domain.ts";
 import type { DiscountStore } from "./store/postgres.ts";
@@ -143,12 +143,8 @@ export function createDiscountApp(deps: DiscountAppDeps): App {
         active: active === undefined ? undefined : active === "true",
         after: after && { createdAt: new Date(after.createdAt), id: after.id },
       });
-      const page = coupons.slice(0, limit);
-      const last = page.at(-1);
-      const nextCursor = coupons.length > limit && last
-        ? encodeCursor({ createdAt: last.createdAt.toISOString(), id: last.id })
-        : null;
-      return c.json({ items: page.map(toCouponJson), nextCursor, total }, 200);
+      const page = pageOf(coupons, limit, createdPosition);
+      return c.json({ items: page.items.map(toCouponJson), nextCursor: page.nextCursor, total }, 200);
     },
   );
 

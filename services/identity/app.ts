@@ -11,7 +11,7 @@ import {
   requireUser,
   userReadScope,
 } from "@multishop/kit/auth";
-import { decodeCursor, encodeCursor, pagingQuery } from "@multishop/kit/paging";
+import { createdPosition, decodeCursor, pageOf, pagingQuery } from "@multishop/kit/paging";
 import { jsonBody, jsonResponse, problems } from "@multishop/kit/openapi";
 import { clientAuthSchema, OAuthError, revocationRequestSchema, tokenRequestSchema } from "./domain/oauth.ts";
 import { registrationSchema, rolesSchema, type User } from "./domain/users.ts";
@@ -269,12 +269,8 @@ export function createIdentityApp(deps: IdentityAppDeps): App {
         query: q || undefined,
         after: after && { createdAt: new Date(after.createdAt), id: after.id },
       });
-      const page = users.slice(0, limit);
-      const last = page.at(-1);
-      const nextCursor = users.length > limit && last
-        ? encodeCursor({ createdAt: last.createdAt.toISOString(), id: last.id })
-        : null;
-      return c.json({ items: page.map(toUserJson), nextCursor, total }, 200);
+      const page = pageOf(users, limit, createdPosition);
+      return c.json({ items: page.items.map(toUserJson), nextCursor: page.nextCursor, total }, 200);
     },
   );
 

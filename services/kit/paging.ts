@@ -27,3 +27,26 @@ export function decodeCursor<T>(cursor: string, schema: z.ZodType<T>): T {
     errors: [{ field: "query.cursor", reason: "is not a cursor from this list" }],
   });
 }
+
+/**
+ * A page from rows fetched with `limit + 1`: the first `limit` of them, and the cursor at the last
+ * of those when the extra row shows another page follows.
+ */
+export function pageOf<Row>(
+  fetched: readonly Row[],
+  limit: number,
+  positionOf: (row: Row) => unknown,
+): { items: Row[]; nextCursor: string | null } {
+  const items = fetched.slice(0, limit);
+  const last = items.at(-1);
+  return {
+    items,
+    nextCursor: fetched.length > limit && last !== undefined ? encodeCursor(positionOf(last)) : null,
+  };
+}
+
+/** The cursor position of a list ordered by creation time, the id breaking ties. */
+export const createdPosition = (row: { createdAt: Date; id: string }) => ({
+  createdAt: row.createdAt.toISOString(),
+  id: row.id,
+});

@@ -3,7 +3,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { type App, createApp, type ServiceAppDeps } from "@multishop/kit/app";
 import { bearerSecurity, principalOf, requireStatsReader, requireUser } from "@multishop/kit/auth";
 import { jsonBody, jsonResponse, problems } from "@multishop/kit/openapi";
-import { decodeCursor, encodeCursor, pagingQuery } from "@multishop/kit/paging";
+import { createdPosition, decodeCursor, pageOf, pagingQuery } from "@multishop/kit/paging";
 import { type Caller, isUnread, type Message, messageInput, supportReceiver } from "./domain.ts";
 import type { Messages } from "./messages.ts";
 import type { MessagePage } from "./store/postgres.ts";
@@ -65,16 +65,9 @@ function pageQuery(query: { limit: number; cursor?: string }): MessagePage {
   };
 }
 
-function pageOf(found: { messages: Message[]; total: number }, limit: number) {
-  const page = found.messages.slice(0, limit);
-  const last = page.at(-1);
-  return {
-    items: page.map(toMessageJson),
-    nextCursor: found.messages.length > limit && last
-      ? encodeCursor({ createdAt: last.createdAt.toISOString(), id: last.id })
-      : null,
-    total: found.total,
-  };
+function toMessagePage(found: { messages: Message[]; total: number }, limit: number) {
+  const page = pageOf(found.messages, limit, createdPosition);
+  return { items: page.items.map(toMessageJson), nextCursor: page.nextCursor, total: found.total };
 }
 
 export function createMessageApp(deps: MessageAppDeps): App {
@@ -124,7 +117,7 @@ export function createMessageApp(deps: MessageAppDeps): App {
     }),
     async (c) => {
       const query = c.req.valid("query");
-      return c.json(pageOf(await messages.inbox(callerOf(c), pageQuery(query)), query.limit), 200);
+      return c.json(toMessagePage(await messages.inbox(callerOf(c), pageQuery(query)), query.limit), 200);
     },
   );
 
@@ -139,7 +132,7 @@ export function createMessageApp(deps: MessageAppDeps): App {
     }),
     async (c) => {
       const query = c.req.valid("query");
-      return c.json(pageOf(await messages.sent(callerOf(c), pageQuery(query)), query.limit), 200);
+      return c.json(toMessagePage(await messages.sent(callerOf(c), pageQuery(query)), query.limit), 200);
     },
   );
 

@@ -4,7 +4,7 @@ import { streamSSE } from "hono/streaming";
 import { type App, createApp, type ServiceAppDeps } from "@multishop/kit/app";
 import { bearerSecurity, principalOf, requireStatsReader, requireUser } from "@multishop/kit/auth";
 import { jsonBody, jsonResponse, problems } from "@multishop/kit/openapi";
-import { decodeCursor, encodeCursor, pagingQuery } from "@multishop/kit/paging";
+import { createdPosition, decodeCursor, pageOf, pagingQuery } from "@multishop/kit/paging";
 import { ProblemError } from "@multishop/kit/problem";
 import { shuttingDown } from "@multishop/kit/serve";
 import { addressInput, cancellationReasons, type Order, orderStatuses, placeOrderInput } from "./domain.ts";
@@ -92,17 +92,6 @@ function toOrderJson(order: Order) {
     trackingCode: order.trackingCode,
     createdAt: order.createdAt.toISOString(),
     updatedAt: order.updatedAt.toISOString(),
-  };
-}
-
-/** A page of orders, newest first, and the cursor of the next one when the page is full. */
-function pageOf(orders: Order[], limit: number) {
-  const last = orders.at(-1);
-  return {
-    items: orders.map(toOrderJson),
-    nextCursor: orders.length === limit && last
-      ? encodeCursor({ createdAt: last.createdAt.toISOString(), id: last.id })
-      : null,
   };
 }
 
@@ -279,9 +268,10 @@ export function createOrderApp(deps: OrderAppDeps): App {
       const after = cursor ? decodeCursor(cursor, orderCursor) : undefined;
       const found = await orders.listOrders(
         { userId: all === "true" ? undefined : principal.subject, status },
-        { after, limit },
+        { after, limit: limit + 1 },
       );
-      return c.json(pageOf(found, limit), 200);
+      const page = pageOf(found, limit, createdPosition);
+      return c.json({ items: page.items.map(toOrderJson), nextCursor: page.nextCursor }, 200);
     },
   );
 

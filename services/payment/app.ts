@@ -3,7 +3,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { type App, createApp, type ServiceAppDeps } from "@multishop/kit/app";
 import { bearerSecurity, requireRole, requireScope } from "@multishop/kit/auth";
 import { jsonBody, jsonResponse, problems } from "@multishop/kit/openapi";
-import { decodeCursor, encodeCursor, pagingQuery } from "@multishop/kit/paging";
+import { decodeCursor, pageOf, pagingQuery } from "@multishop/kit/paging";
 import { cardBrands, cardInput, paymentMethodSchema, paymentMethodsPath, tokenizeScope } from "./contract.ts";
 import { failureReasons, type Payment, paymentStatuses } from "./domain.ts";
 import type { Payments } from "./payments.ts";
@@ -129,12 +129,12 @@ export function createPaymentApp(deps: PaymentAppDeps): App {
         status,
         after: after && { createdAt: new Date(after.createdAt), orderId: after.orderId },
       });
-      const page = found.slice(0, limit);
-      const last = page.at(-1);
-      const nextCursor = found.length > limit && last
-        ? encodeCursor({ createdAt: last.createdAt.toISOString(), orderId: last.orderId })
-        : null;
-      return c.json({ items: page.map(toPaymentJson), nextCursor, total }, 200);
+      const page = pageOf(
+        found,
+        limit,
+        (last) => ({ createdAt: last.createdAt.toISOString(), orderId: last.orderId }),
+      );
+      return c.json({ items: page.items.map(toPaymentJson), nextCursor: page.nextCursor, total }, 200);
     },
   );
 
