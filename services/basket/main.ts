@@ -8,7 +8,7 @@ import { runMain } from "@multishop/kit/config";
 import { createLogger, type Logger } from "@multishop/kit/log";
 import { type MessageBus, messagingFromConfig } from "@multishop/kit/messaging";
 import { serveApp, shutdownOnSignal } from "@multishop/kit/serve";
-import { createServiceClient } from "@multishop/kit/service-client";
+import { serviceClientFromConfig } from "@multishop/kit/service-client";
 import { createBasketApp } from "./app.ts";
 import { createBasketService } from "./basket.ts";
 import { catalogClient, discountClient } from "./clients.ts";
@@ -36,10 +36,7 @@ export async function basketStoreFromConfig(config: BasketConfig): Promise<Baske
 
 export async function startBasket(config: BasketConfig, runtime: BasketRuntime) {
   const { store, bus, logger } = runtime;
-  const service = createServiceClient({
-    tokenUrl: config.SERVICE_TOKEN_URL,
-    clientId: config.SERVICE_CLIENT_ID,
-    clientSecret: config.SERVICE_CLIENT_SECRET,
+  const service = serviceClientFromConfig(config, {
     scopes: ["catalog:read", couponValidationScope],
     logger,
   });

@@ -8,7 +8,7 @@ import { createLogger, type Logger } from "@multishop/kit/log";
 import { type MessageBus, messagingFromConfig } from "@multishop/kit/messaging";
 import { repeat } from "@multishop/kit/schedule";
 import { serveApp, shutdownOnSignal } from "@multishop/kit/serve";
-import { createServiceClient } from "@multishop/kit/service-client";
+import { serviceClientFromConfig } from "@multishop/kit/service-client";
 import { createDashboardApp } from "./app.ts";
 import { figureSources } from "./clients.ts";
 import { type DashboardConfig, loadDashboardConfig } from "./config.ts";
@@ -27,10 +27,7 @@ export interface DashboardRuntime {
 
 export async function startDashboard(config: DashboardConfig, runtime: DashboardRuntime) {
   const { bus, logger } = runtime;
-  const service = createServiceClient({
-    tokenUrl: config.SERVICE_TOKEN_URL,
-    clientId: config.SERVICE_CLIENT_ID,
-    clientSecret: config.SERVICE_CLIENT_SECRET,
+  const service = serviceClientFromConfig(config, {
     scopes: [statsReadScope],
     logger,
     // A figure read late is worth less than the next read: a source that is slow or down is shown

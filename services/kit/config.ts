@@ -70,3 +70,17 @@ export const authEnv = {
   AUTH_AUDIENCE: z.string().min(1).default("multishop"),
   AUTH_JWKS_URL: z.url().default("http://127.0.0.1:5001/.well-known/jwks.json"),
 };
+
+/** An http(s) URL, its trailing slash dropped, so that paths can be appended. */
+export const httpUrl = (fallback: string) =>
+  z.url({ protocol: /^https?$/ }).default(fallback).transform((value) => value.replace(/\/$/, ""));
+
+/**
+ * Where a service that calls others gets tokens of its own client at identity. The development
+ * secret `<client>-dev-secret` is in identity's SERVICE_CLIENTS default too; production sets both.
+ */
+export const serviceClientEnv = (clientId: string) => ({
+  SERVICE_TOKEN_URL: httpUrl("http://127.0.0.1:5001/oauth/token"),
+  SERVICE_CLIENT_ID: z.string().min(1).default(clientId),
+  SERVICE_CLIENT_SECRET: z.string().min(16).default(`${clientId}-dev-secret`),
+});

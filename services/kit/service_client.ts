@@ -117,3 +117,16 @@ export function createServiceClient(options: ServiceClientOptions) {
 }
 
 export type ServiceClient = ReturnType<typeof createServiceClient>;
+
+/** The service client a service builds from its serviceClientEnv variables. */
+export function serviceClientFromConfig(
+  config: { SERVICE_TOKEN_URL: string; SERVICE_CLIENT_ID: string; SERVICE_CLIENT_SECRET: string },
+  options: Omit<ServiceClientOptions, "tokenUrl" | "clientId" | "clientSecret">,
+): ServiceClient {
+  return createServiceClient({
+    tokenUrl: config.SERVICE_TOKEN_URL,
+    clientId: config.SERVICE_CLIENT_ID,
+    clientSecret: config.SERVICE_CLIENT_SECRET,
+    ...options,
+  });
+}

@@ -6,7 +6,7 @@ import { type TokenVerifier, userReadScope, verifierFromConfig } from "@multisho
 import type { Logger } from "@multishop/kit/log";
 import { type MessageBus, outboxMigrations, startOutboxRelay } from "@multishop/kit/messaging";
 import { openMigratedPostgres } from "@multishop/kit/migrate";
-import { createServiceClient } from "@multishop/kit/service-client";
+import { serviceClientFromConfig } from "@multishop/kit/service-client";
 import { runPostgresService } from "@multishop/kit/service-main";
 import { createMessageApp } from "./app.ts";
 import { identityClient } from "./clients.ts";
@@ -33,10 +33,7 @@ export async function startMessage(config: MessageConfig, runtime: MessageRuntim
   });
   const store = createMessageStore(sql);
   const relay = startOutboxRelay({ sql, publisher: bus, logger });
-  const service = createServiceClient({
-    tokenUrl: config.SERVICE_TOKEN_URL,
-    clientId: config.SERVICE_CLIENT_ID,
-    clientSecret: config.SERVICE_CLIENT_SECRET,
+  const service = serviceClientFromConfig(config, {
     scopes: [userReadScope],
     logger,
   });

@@ -12,7 +12,7 @@ import {
   startOutboxRelay,
 } from "@multishop/kit/messaging";
 import { openMigratedPostgres } from "@multishop/kit/migrate";
-import { createServiceClient } from "@multishop/kit/service-client";
+import { serviceClientFromConfig } from "@multishop/kit/service-client";
 import { createOrderApp } from "./app.ts";
 import { basketClient, paymentClient } from "./clients.ts";
 import { loadOrderConfig, type OrderConfig } from "./config.ts";
@@ -42,10 +42,7 @@ export async function startOrder(config: OrderConfig, runtime: OrderRuntime) {
   });
   const store = createOrderStore(sql);
   const relay = startOutboxRelay({ sql, publisher: bus, logger });
-  const service = createServiceClient({
-    tokenUrl: config.SERVICE_TOKEN_URL,
-    clientId: config.SERVICE_CLIENT_ID,
-    clientSecret: config.SERVICE_CLIENT_SECRET,
+  const service = serviceClientFromConfig(config, {
     scopes: [tokenizeScope],
     logger,
   });
