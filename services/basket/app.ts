@@ -51,7 +51,6 @@ const userOnly = { security: bearerSecurity, middleware: [requireUser] };
 export function createBasketApp(deps: BasketAppDeps): App {
   const { basket } = deps;
   const app = createApp({
-    service: "basket",
     ...basketDocument,
     logger: deps.logger,
     bodyLimitBytes: deps.bodyLimitBytes,

@@ -163,7 +163,6 @@ const afterCursor = (cursor: string | undefined) => {
 export function createCargoApp(deps: CargoAppDeps): App {
   const { cargo } = deps;
   const app = createApp({
-    service: "cargo",
     ...cargoDocument,
     logger: deps.logger,
     bodyLimitBytes: deps.bodyLimitBytes,

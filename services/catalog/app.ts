@@ -100,7 +100,6 @@ const noContent = { 204: { description: "Done" } };
 export function createCatalogApp(deps: CatalogAppDeps): App {
   const { catalog, store } = deps;
   const app = createApp({
-    service: "catalog",
     ...catalogDocument,
     logger: deps.logger,
     bodyLimitBytes: deps.bodyLimitBytes,

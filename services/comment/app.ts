@@ -148,7 +148,6 @@ function toReviewPage(found: { reviews: Review[]; total: number }, limit: number
 export function createCommentApp(deps: CommentAppDeps): App {
   const { reviews } = deps;
   const app = createApp({
-    service: "comment",
     ...commentDocument,
     logger: deps.logger,
     bodyLimitBytes: deps.bodyLimitBytes,

@@ -51,7 +51,6 @@ export function createDashboardApp(deps: DashboardAppDeps): App {
   const { dashboard } = deps;
   const heartbeatMs = deps.heartbeatMs ?? 15_000;
   const app = createApp({
-    service: "dashboard",
     ...dashboardDocument,
     logger: deps.logger,
     bodyLimitBytes: deps.bodyLimitBytes,

@@ -51,7 +51,6 @@ const adminOnly = { tags: ["coupons"], security: bearerSecurity, middleware: [re
 export function createDiscountApp(deps: DiscountAppDeps): App {
   const { discount, store } = deps;
   const app = createApp({
-    service: "discount",
     ...discountDocument,
     logger: deps.logger,
     bodyLimitBytes: deps.bodyLimitBytes,

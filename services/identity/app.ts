@@ -88,7 +88,6 @@ export function toUserJson(user: User) {
 
 export function createIdentityApp(deps: IdentityAppDeps): App {
   const app = createApp({
-    service: "identity",
     ...identityDocument,
     logger: deps.logger,
     bodyLimitBytes: deps.bodyLimitBytes,

@@ -75,7 +75,6 @@ function matchesAny(ifNoneMatch: string | undefined, etag: string): boolean {
 
 export function createImagesApp(deps: ImagesAppDeps): App {
   const app = createApp({
-    service: "images",
     ...imagesDocument,
     logger: deps.logger,
     bodyLimitBytes: deps.bodyLimitBytes,

@@ -53,7 +53,6 @@ const toStockJson = (stock: StockLevel) => ({
 export function createInventoryApp(deps: InventoryAppDeps): App {
   const { inventory } = deps;
   const app = createApp({
-    service: "inventory",
     ...inventoryDocument,
     logger: deps.logger,
     bodyLimitBytes: deps.bodyLimitBytes,

@@ -12,6 +12,7 @@ import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { authenticate, type Principal, type TokenVerifier } from "./auth.ts";
 import { describeError, type Logger } from "./log.ts";
 import { type FieldError, ProblemError, problemResponse } from "./problem.ts";
+import { withTimeout } from "./schedule.ts";
 import { inSpan } from "./trace_context.ts";
 import { fieldErrors } from "./validation.ts";
 
@@ -30,7 +31,6 @@ export interface ServiceAppDeps {
 }
 
 export interface AppOptions {
-  service: string;
   title: string;
   version: string;
   description?: string;
@@ -148,7 +148,7 @@ async function runReadiness(checks: Record<string, ReadinessCheck>, logger: Logg
   const entries = await Promise.all(
     Object.entries(checks).map(async ([name, check]) => {
       try {
-        await withTimeout(check(), 2_000);
+        await withTimeout(check(), 2_000, "the check did not answer");
         return [name, "ok"] as const;
       } catch (error) {
         logger.warn("readiness check failed", { check: name, ...describeError(error) });
@@ -157,14 +157,6 @@ async function runReadiness(checks: Record<string, ReadinessCheck>, logger: Logg
     }),
   );
   return Object.fromEntries(entries);
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 const routePatterns = new WeakMap<App, { method: string; pattern: RegExp }[]>();

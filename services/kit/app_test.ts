@@ -10,7 +10,6 @@ async function testApp(options: { ready?: boolean } = {}) {
   const tokens = await testTokenIssuer();
   const logger = memoryLogger();
   const app = createApp({
-    service: "test",
     title: "Test",
     version: "1.0.0",
     logger,

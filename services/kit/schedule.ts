@@ -22,3 +22,15 @@ export function repeat(intervalMs: number, task: () => Promise<void>): { stop():
     },
   };
 }
+
+/**
+ * The promise, or a rejection saying what did not happen in time once `ms` have passed; the timer
+ * never outlives the promise.
+ */
+export function withTimeout<T>(promise: Promise<T>, ms: number, whatFailed: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${whatFailed} within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}

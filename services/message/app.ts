@@ -73,7 +73,6 @@ function toMessagePage(found: { messages: Message[]; total: number }, limit: num
 export function createMessageApp(deps: MessageAppDeps): App {
   const { messages } = deps;
   const app = createApp({
-    service: "message",
     ...messageDocument,
     logger: deps.logger,
     bodyLimitBytes: deps.bodyLimitBytes,

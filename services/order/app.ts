@@ -104,7 +104,6 @@ const streamEnds = new Set<Order["status"]>(["cancelled", "delivered"]);
 export function createOrderApp(deps: OrderAppDeps): App {
   const { orders } = deps;
   const app = createApp({
-    service: "order",
     ...orderDocument,
     logger: deps.logger,
     bodyLimitBytes: deps.bodyLimitBytes,

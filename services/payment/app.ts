@@ -60,7 +60,6 @@ const toPaymentJson = (payment: Payment) => ({
 export function createPaymentApp(deps: PaymentAppDeps): App {
   const { payments, store } = deps;
   const app = createApp({
-    service: "payment",
     ...paymentDocument,
     logger: deps.logger,
     bodyLimitBytes: deps.bodyLimitBytes,

@@ -15,6 +15,7 @@ import { z } from "zod";
 import { describeError, type Logger } from "../log.ts";
 import type { Migration } from "../migrate.ts";
 import type { Sql, TransactionSql } from "../postgres.ts";
+import { withTimeout } from "../schedule.ts";
 import { createEnvelope, validatePayload } from "./envelope.ts";
 import type { Envelope, EventPublisher, PublishOptions } from "./types.ts";
 
@@ -230,7 +231,7 @@ export function startOutboxRelay({
     const published: string[] = [];
     for (const row of rows) {
       try {
-        await confirmedWithin(
+        await withTimeout(
           publisher.publish(row.type, storedPayload, row.payload, {
             id: row.id,
             correlationId: row.correlation_id,
@@ -239,6 +240,7 @@ export function startOutboxRelay({
             traceparent: row.traceparent ?? undefined,
           }),
           publishTimeoutMs,
+          "the broker did not confirm",
         );
       } catch (error) {
         // The rest of this aggregate waits behind the failed event, or it would overtake it.
@@ -320,13 +322,4 @@ export function startOutboxRelay({
       await running;
     },
   };
-}
-
-/** Rejects when the promise has not settled after `ms`; the timer never outlives the promise. */
-function confirmedWithin<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`the broker did not confirm within ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }

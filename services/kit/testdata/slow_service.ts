@@ -5,7 +5,7 @@ import { createLogger } from "../log.ts";
 import { serveApp, shutdownOnSignal, shuttingDown } from "../serve.ts";
 
 const logger = createLogger("slow", "info");
-const app = createApp({ service: "slow", title: "Slow", version: "0", logger, bodyLimitBytes: 1024 });
+const app = createApp({ title: "Slow", version: "0", logger, bodyLimitBytes: 1024 });
 app.get("/slow", async (c) => {
   await new Promise((resolve) => setTimeout(resolve, 1500));
   return c.json({ finished: true });
