@@ -8,7 +8,7 @@ import {
 } from "@multishop/kit/contracts/discount";
 import { type ServiceClient, ServiceUnavailableError } from "@multishop/kit/service-client";
 import type { ProductSnapshot } from "./domain.ts";
-import type { Money } from "./store/types.ts";
+import type { Money } from "@multishop/kit/contracts/catalog";
 
 const catalogProduct = z.object({
   id: z.string(),

@@ -1,7 +1,8 @@
 /** The basket's rules: limits, lines, and totals computed on the server. No I/O. */
 import { z } from "@hono/zod-openapi";
 import { ProblemError } from "@multishop/kit/problem";
-import type { Basket, BasketLine, Money } from "./store/types.ts";
+import type { Money } from "@multishop/kit/contracts/catalog";
+import type { Basket, BasketLine } from "./store/types.ts";
 
 export const maxQuantity = 99;
 export const maxLines = 100;

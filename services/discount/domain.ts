@@ -3,15 +3,11 @@
  * much it takes off. No I/O: the time, the shop's currency and the usage counts come in as values.
  */
 import { z } from "@hono/zod-openapi";
+import type { Money } from "@multishop/kit/contracts/catalog";
 import type { CouponRejectionReason, CouponValidationResult } from "@multishop/kit/contracts/discount";
 
 export const couponTypes = ["percentage", "fixed"] as const;
 export type CouponType = (typeof couponTypes)[number];
-
-export interface Money {
-  amount: number;
-  currency: string;
-}
 
 /** What an admin sets on a coupon; an absent limit or date is `null`. */
 export interface CouponFields {

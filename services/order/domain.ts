@@ -8,6 +8,8 @@ import type { shipmentStatus } from "@multishop/kit/contracts/cargo";
 import { discountMessages, inventoryMessages, paymentMessages } from "@multishop/kit/contracts/checkout";
 // The card contract is the payment service's (see its header).
 import { cardInput } from "../payment/contract.ts";
+import type { Money } from "@multishop/kit/contracts/catalog";
+import { orderStatus } from "@multishop/kit/contracts/orders";
 
 const text = (max: number) => z.string().trim().min(1).max(max);
 
@@ -33,7 +35,8 @@ export const placeOrderInput = z.strictObject({
 
 export type PlaceOrderInput = z.infer<typeof placeOrderInput>;
 
-export const orderStatuses = ["pending", "confirmed", "shipped", "delivered", "cancelled"] as const;
+/** The public statuses, as the order events carry them. */
+export const orderStatuses = orderStatus.options;
 export type OrderStatus = (typeof orderStatuses)[number];
 
 export const cancellationReasons = [
@@ -47,11 +50,6 @@ export type CancellationReason = (typeof cancellationReasons)[number];
 
 /** Where a pending order's saga waits for a reply. */
 export type Step = "reserve_stock" | "reserve_coupon" | "charge";
-
-export interface Money {
-  amount: number;
-  currency: string;
-}
 
 export interface OrderLine {
   productId: string;

@@ -5,12 +5,7 @@
 import { paymentMessages } from "@multishop/kit/contracts/checkout";
 import type { FieldError } from "@multishop/kit/problem";
 import type { CardBrand, CardInput } from "./contract.ts";
-
-/** An amount in minor units (cents) of an ISO 4217 currency. */
-export interface Money {
-  amount: number;
-  currency: string;
-}
+import type { Money } from "@multishop/kit/contracts/catalog";
 
 const brandRules: Record<CardBrand, { label: string; lengths: number[]; cvcLength: number }> = {
   visa: { label: "Visa", lengths: [13, 16, 19], cvcLength: 3 },

@@ -8,7 +8,7 @@ import { memoryLogger } from "@multishop/kit/log";
 import { type PostgresTarget, serveForTest, testTokenIssuer } from "@multishop/kit/testing";
 import { loadPaymentConfig } from "./config.ts";
 import type { CardInput } from "./contract.ts";
-import type { Money } from "./domain.ts";
+import type { Money } from "@multishop/kit/contracts/catalog";
 import { startPayment } from "./main.ts";
 import { type SimulatedProcessor, simulatedProcessor } from "./processor.ts";
 

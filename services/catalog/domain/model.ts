@@ -1,12 +1,8 @@
 /** What the catalog holds, as the rest of the service sees it. No I/O. */
 import { foldText } from "./text.ts";
+import type { Money } from "@multishop/kit/contracts/catalog";
 
 export type ProductStatus = "draft" | "active" | "archived";
-
-export interface Money {
-  amount: number;
-  currency: string;
-}
 
 export interface Category {
   id: string;

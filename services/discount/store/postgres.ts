@@ -1,11 +1,11 @@
 /** The discount service's PostgreSQL adapter: every query the service makes, and nothing else. */
+import type { Money } from "@multishop/kit/contracts/catalog";
 import type { CouponValidationResult } from "@multishop/kit/contracts/discount";
 import { isUniqueViolation, type Sql, type TransactionSql } from "@multishop/kit/postgres";
 import {
   type Coupon,
   type CouponFields,
   type CouponType,
-  type Money,
   normalizeCode,
   type Redemption,
   type RedemptionStatus,

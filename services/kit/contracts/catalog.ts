@@ -9,6 +9,9 @@ export const money = z.object({
   currency: z.string().regex(/^[A-Z]{3}$/),
 });
 
+/** An amount in minor units (cents) of an ISO 4217 currency, as every service carries money. */
+export type Money = z.infer<typeof money>;
+
 export const productSnapshot = z.object({
   productId: z.string().min(1),
   name: z.string(),

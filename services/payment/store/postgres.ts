@@ -1,14 +1,8 @@
 /** The payment service's PostgreSQL adapter: every query the service makes, and nothing else. */
+import type { Money } from "@multishop/kit/contracts/catalog";
 import type { Sql, TransactionSql } from "@multishop/kit/postgres";
 import type { CardBrand } from "../contract.ts";
-import type {
-  ChargeRequest,
-  FailureReason,
-  Money,
-  Payment,
-  PaymentMethod,
-  PaymentStatus,
-} from "../domain.ts";
+import type { ChargeRequest, FailureReason, Payment, PaymentMethod, PaymentStatus } from "../domain.ts";
 
 /** The payment method a charge names does not exist. */
 export class UnknownPaymentMethodError extends Error {
