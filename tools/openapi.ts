@@ -3,6 +3,7 @@
  * `deno task openapi --check` (and the test beside this file) fails when they are out of date.
  */
 import { openApiDocument } from "@multishop/kit/app";
+import type { ServiceAppDeps } from "@multishop/kit/app";
 import { createLogger } from "@multishop/kit/log";
 import { problemContentType, statusTitle } from "@multishop/kit/problem";
 import { findRoute } from "../edge/src/routes.ts";
@@ -10,7 +11,7 @@ import { type HomePart, homeParts, type ProductExtra, productExtras } from "../e
 import { catalogDocument, createCatalogApp } from "../services/catalog/app.ts";
 import { basketDocument, createBasketApp } from "../services/basket/app.ts";
 import { createDiscountApp, discountDocument } from "../services/discount/app.ts";
-import { createIdentityApp, type IdentityAppDeps, identityDocument } from "../services/identity/app.ts";
+import { createIdentityApp, identityDocument } from "../services/identity/app.ts";
 import { createInventoryApp, inventoryDocument } from "../services/inventory/app.ts";
 import { cargoDocument, createCargoApp } from "../services/cargo/app.ts";
 import { commentDocument, createCommentApp } from "../services/comment/app.ts";
@@ -33,102 +34,72 @@ function unused<T>(name: string): T {
 }
 
 export function serviceDocuments(): Record<string, Document> {
-  const logger = createLogger("openapi", "silent");
+  // What every service's app takes besides its own dependencies.
+  const shared: ServiceAppDeps = {
+    verifyToken: unused("verifyToken"),
+    logger: createLogger("openapi", "silent"),
+    bodyLimitBytes: 1,
+    readiness: {},
+  };
   const identityApp = createIdentityApp({
     identity: unused("identity"),
     store: unused("store"),
     keys: unused("keys"),
     tokens: unused("tokens"),
-    verifyToken: unused<IdentityAppDeps["verifyToken"]>("verifyToken"),
-    logger,
-    bodyLimitBytes: 1,
-    readiness: {},
+    ...shared,
   });
   const catalogApp = createCatalogApp({
     catalog: unused("catalog"),
     store: unused("store"),
-    verifyToken: unused<IdentityAppDeps["verifyToken"]>("verifyToken"),
-    logger,
-    bodyLimitBytes: 1,
-    readiness: {},
+    ...shared,
     cache: { maxAgeSeconds: 1, sharedMaxAgeSeconds: 1 },
     clock: () => new Date(),
   });
   const imagesApp = createImagesApp({
     store: unused("store"),
-    verifyToken: unused<IdentityAppDeps["verifyToken"]>("verifyToken"),
-    logger,
-    bodyLimitBytes: 1,
+    ...shared,
     maxImageBytes: 1,
     publicUrl: "http://127.0.0.1:5003",
-    readiness: {},
   });
   const basketApp = createBasketApp({
     basket: unused("basket"),
-    verifyToken: unused<IdentityAppDeps["verifyToken"]>("verifyToken"),
-    logger,
-    bodyLimitBytes: 1,
-    readiness: {},
+    ...shared,
   });
   const discountApp = createDiscountApp({
     discount: unused("discount"),
     store: unused("store"),
     currency: "USD",
-    verifyToken: unused<IdentityAppDeps["verifyToken"]>("verifyToken"),
-    logger,
-    bodyLimitBytes: 1,
-    readiness: {},
+    ...shared,
   });
   const inventoryApp = createInventoryApp({
     inventory: unused("inventory"),
-    verifyToken: unused<IdentityAppDeps["verifyToken"]>("verifyToken"),
-    logger,
-    bodyLimitBytes: 1,
-    readiness: {},
+    ...shared,
   });
   const paymentApp = createPaymentApp({
     payments: unused("payments"),
     store: unused("store"),
-    verifyToken: unused<IdentityAppDeps["verifyToken"]>("verifyToken"),
-    logger,
-    bodyLimitBytes: 1,
-    readiness: {},
+    ...shared,
   });
   const orderApp = createOrderApp({
     orders: unused("orders"),
-    verifyToken: unused<IdentityAppDeps["verifyToken"]>("verifyToken"),
-    logger,
-    bodyLimitBytes: 1,
-    readiness: {},
+    ...shared,
   });
   const cargoApp = createCargoApp({
     cargo: unused("cargo"),
-    verifyToken: unused<IdentityAppDeps["verifyToken"]>("verifyToken"),
-    logger,
-    bodyLimitBytes: 1,
-    readiness: {},
+    ...shared,
   });
   const commentApp = createCommentApp({
     reviews: unused("reviews"),
-    verifyToken: unused<IdentityAppDeps["verifyToken"]>("verifyToken"),
-    logger,
-    bodyLimitBytes: 1,
-    readiness: {},
+    ...shared,
     cache: { maxAgeSeconds: 1, sharedMaxAgeSeconds: 1 },
   });
   const dashboardApp = createDashboardApp({
     dashboard: unused("dashboard"),
-    verifyToken: unused<IdentityAppDeps["verifyToken"]>("verifyToken"),
-    logger,
-    bodyLimitBytes: 1,
-    readiness: {},
+    ...shared,
   });
   const messageApp = createMessageApp({
     messages: unused("messages"),
-    verifyToken: unused<IdentityAppDeps["verifyToken"]>("verifyToken"),
-    logger,
-    bodyLimitBytes: 1,
-    readiness: {},
+    ...shared,
   });
   return {
     identity: openApiDocument(identityApp, identityDocument),
