@@ -65,9 +65,11 @@ export function shortages(
 
 /**
  * Where an order's reservation stands. `failed`: the reserve found products out of stock and holds
- * nothing; it stays failed, and repeating the reserve answers the same.
+ * nothing; it stays failed, and repeating the reserve answers the same. `expired`: nobody confirmed it
+ * before its deadline, so it holds nothing, but the order may still be paid for and commit it (see
+ * statusAfterCommit); `released` is final.
  */
-export type ReservationStatus = "reserved" | "committed" | "released" | "returned" | "failed";
+export type ReservationStatus = "reserved" | "committed" | "expired" | "released" | "returned" | "failed";
 
 export interface Reservation {
   orderId: string;
@@ -109,10 +111,19 @@ const describeLines = (lines: readonly ReservationLine[]) =>
 
 /**
  * The status `commit` moves a reservation to, or why it cannot. A reservation past its deadline that
- * the sweep has not released yet still holds its stock, so committing it oversells nothing.
+ * the sweep has not released yet still holds its stock, so committing it oversells nothing. An expired
+ * one takes its units from the shelf again when `stock` still has them all (the order service was away
+ * longer than the deadline, and the customer has paid); otherwise it stays expired, and the order is
+ * cancelled out of stock.
  */
-export function statusAfterCommit(reservation: Reservation): ReservationStatus {
+export function statusAfterCommit(
+  reservation: Reservation,
+  stock: ReadonlyMap<string, Pick<StockLevel, "onHand" | "reserved" | "retired">>,
+): ReservationStatus {
   if (reservation.status === "reserved" || reservation.status === "committed") return "committed";
+  if (reservation.status === "expired") {
+    return shortages(reservation.lines, stock).length === 0 ? "committed" : "expired";
+  }
   throw new ReservationError(
     "not_reserved",
     `order ${reservation.orderId}'s reservation is ${reservation.status}, so it cannot be committed`,
@@ -121,7 +132,8 @@ export function statusAfterCommit(reservation: Reservation): ReservationStatus {
 
 /**
  * The status `release` moves a reservation to. Committed stock has left with a confirmed order, so
- * releasing it is refused; a released or failed reservation holds nothing and stays as it is.
+ * releasing it is refused; a released or failed reservation holds nothing and stays as it is. An
+ * expired one becomes released, so that a commit arriving late cannot take its units again.
  */
 export function statusAfterRelease(reservation: Reservation): ReservationStatus {
   if (reservation.status === "committed") {
@@ -130,7 +142,9 @@ export function statusAfterRelease(reservation: Reservation): ReservationStatus 
       `order ${reservation.orderId}'s reservation is committed; a confirmed order keeps its stock`,
     );
   }
-  return reservation.status === "reserved" ? "released" : reservation.status;
+  return reservation.status === "reserved" || reservation.status === "expired"
+    ? "released"
+    : reservation.status;
 }
 
 /**
@@ -140,16 +154,16 @@ export function statusAfterRelease(reservation: Reservation): ReservationStatus 
  */
 export function statusAfterReturn(reservation: Reservation): ReservationStatus {
   if (reservation.status === "committed") return "returned";
-  return reservation.status === "reserved" ? "released" : reservation.status;
+  return statusAfterRelease(reservation);
 }
 
 /** Whether the reservation still holds stock past its deadline at `now`. */
 export const isDue = (reservation: Reservation, now: Date) =>
   reservation.status === "reserved" && reservation.expiresAt !== null && reservation.expiresAt <= now;
 
-/** The status the expiry sweep moves a reservation to: released when due, else where it stands. */
+/** The status the expiry sweep moves a reservation to: expired when due, else where it stands. */
 export const statusAfterExpiry = (now: Date) => (reservation: Reservation): ReservationStatus =>
-  isDue(reservation, now) ? "released" : reservation.status;
+  isDue(reservation, now) ? "expired" : reservation.status;
 
 // PostgreSQL's integer column holds up to 2^31 - 1; a billion units is beyond any real shelf.
 const maxOnHand = 1_000_000_000;

@@ -93,17 +93,37 @@ Deno.test("a repeated reserve must ask for the same lines", () => {
   );
 });
 
+const shelf = (onHand: number, reserved = 0) => new Map([[a, { onHand, reserved, retired: false }]]);
+
 Deno.test("commit: reserved or committed becomes committed, even past the deadline; nothing else can", () => {
-  assert.equal(statusAfterCommit(reservation("reserved")), "committed");
-  assert.equal(statusAfterCommit(reservation("reserved", new Date(now.getTime() - 60_000))), "committed");
-  assert.equal(statusAfterCommit(reservation("committed")), "committed");
-  for (const status of ["released", "failed"] as const) {
-    assert.throws(() => statusAfterCommit(reservation(status)), isReservationError("not_reserved"));
+  assert.equal(statusAfterCommit(reservation("reserved"), shelf(2, 2)), "committed");
+  assert.equal(
+    statusAfterCommit(reservation("reserved", new Date(now.getTime() - 60_000)), shelf(2, 2)),
+    "committed",
+  );
+  assert.equal(statusAfterCommit(reservation("committed"), shelf(0)), "committed");
+  for (const status of ["released", "returned", "failed"] as const) {
+    assert.throws(
+      () => statusAfterCommit(reservation(status), shelf(10)),
+      isReservationError("not_reserved"),
+    );
   }
 });
 
-Deno.test("release: reserved is freed, committed is refused, released and failed stay as they are", () => {
+Deno.test("commit of an expired reservation takes the units again only if all are still free", () => {
+  assert.equal(statusAfterCommit(reservation("expired"), shelf(2)), "committed", "exactly the 2 units free");
+  assert.equal(statusAfterCommit(reservation("expired"), shelf(5, 4)), "expired", "1 free, 2 needed");
+  assert.equal(
+    statusAfterCommit(reservation("expired"), new Map([[a, { onHand: 9, reserved: 0, retired: true }]])),
+    "expired",
+    "a retired product cannot be taken",
+  );
+  assert.equal(statusAfterCommit(reservation("expired"), new Map()), "expired", "no stock row");
+});
+
+Deno.test("release: reserved and expired are freed for good, committed is refused, the rest stay", () => {
   assert.equal(statusAfterRelease(reservation("reserved")), "released");
+  assert.equal(statusAfterRelease(reservation("expired")), "released");
   assert.equal(statusAfterRelease(reservation("released")), "released");
   assert.equal(statusAfterRelease(reservation("failed")), "failed");
   assert.throws(() => statusAfterRelease(reservation("committed")), isReservationError("committed"));
@@ -112,21 +132,21 @@ Deno.test("release: reserved is freed, committed is refused, released and failed
 Deno.test("return: committed comes back, a reservation not yet committed is released, the rest stay", () => {
   assert.equal(statusAfterReturn(reservation("committed")), "returned");
   assert.equal(statusAfterReturn(reservation("reserved")), "released");
+  assert.equal(statusAfterReturn(reservation("expired")), "released");
   for (const status of ["released", "returned", "failed"] as const) {
     assert.equal(statusAfterReturn(reservation(status)), status);
   }
-  assert.throws(() => statusAfterCommit(reservation("returned")), isReservationError("not_reserved"));
 });
 
-Deno.test("expiry releases a reservation that holds stock at or past its deadline, and nothing else", () => {
+Deno.test("expiry frees a reservation that holds stock at or past its deadline, and nothing else", () => {
   const deadline = reservationDeadline(now, 900);
   assert.equal(deadline.toISOString(), "2026-06-15T12:15:00.000Z");
   const held = reservation("reserved", deadline);
   assert.equal(isDue(held, new Date(deadline.getTime() - 1)), false);
   assert.equal(isDue(held, deadline), true);
-  assert.equal(statusAfterExpiry(deadline)(held), "released");
+  assert.equal(statusAfterExpiry(deadline)(held), "expired");
   assert.equal(statusAfterExpiry(new Date(deadline.getTime() - 1))(held), "reserved");
-  for (const status of ["committed", "released", "failed"] as const) {
+  for (const status of ["committed", "expired", "released", "failed"] as const) {
     const past = new Date(deadline.getTime() + 3_600_000);
     assert.equal(statusAfterExpiry(past)(reservation(status, deadline)), status);
   }

@@ -464,13 +464,31 @@ for (const target of await postgresTargets()) {
           undefined,
         ]);
         assert.equal((await service.store.stockLevel(productId))!.reserved, 0);
-        assert.equal((await service.store.findReservation(forgotten))!.status, "released");
+        assert.equal((await service.store.findReservation(forgotten))!.status, "expired");
         const written = await service.sql<{ id: string; type: string }[]>`
           select id, type from outbox where correlation_id = ${forgotten}`;
         assert.deepEqual(
           Array.from(written, (row) => ({ ...row })),
           [{ id: event.id, type: "inventory.released" }],
           "announced through the outbox",
+        );
+
+        // The order is paid for later, but another order has taken the units meanwhile.
+        await service.inventory.reserve(newOrderId(), [{ productId, quantity: 1 }]);
+        const commit = await send(service, "inventory.commit", { orderId: forgotten });
+        await eventually(() => repliesTo(service, forgotten).length === 2, "the commit's answer");
+        const answer = repliesTo(service, forgotten)[1];
+        assert.deepEqual([answer.type, answer.payload, answer.causationId], [
+          "inventory.commit_failed",
+          { orderId: forgotten, reason: "out_of_stock" },
+          commit.id,
+        ]);
+        assert.deepEqual(
+          [
+            (await service.store.stockLevel(productId))!.onHand,
+            (await service.store.stockLevel(productId))!.reserved,
+          ],
+          [3, 1],
         );
       } finally {
         await service.close();

@@ -48,6 +48,7 @@ type Reply =
   | "inventory.reserved"
   | "inventory.reservation_failed"
   | "inventory.committed"
+  | "inventory.commit_failed"
   | "inventory.released"
   | "inventory.returned";
 
@@ -131,8 +132,12 @@ export function createInventory(deps: InventoryDeps) {
       }
       case "inventory.commit": {
         const { orderId } = inventoryMessages["inventory.commit"].parse(envelope.payload);
-        await commit(tx, orderId);
-        await reply(tx, envelope, "inventory.committed", { orderId });
+        const reservation = await commit(tx, orderId);
+        if (reservation.status === "expired") {
+          await reply(tx, envelope, "inventory.commit_failed", { orderId, reason: "out_of_stock" });
+        } else {
+          await reply(tx, envelope, "inventory.committed", { orderId });
+        }
         return true;
       }
       case "inventory.release": {
@@ -218,7 +223,11 @@ export function createInventory(deps: InventoryDeps) {
     reserve: (orderId: string, lines: readonly ReservationLine[]): Promise<Reservation> =>
       sql.begin((tx) => reserve(tx, orderId, lines)),
 
-    /** The order is confirmed: its units leave the shelf. Committing again changes nothing. */
+    /**
+     * The order is paid for: its units leave the shelf. Committing again changes nothing. A
+     * reservation that expired takes its units again if they are all still there, and otherwise
+     * stays `expired`.
+     */
     commit: (orderId: string): Promise<Reservation> => sql.begin((tx) => commit(tx, orderId)),
 
     /**
@@ -236,9 +245,9 @@ export function createInventory(deps: InventoryDeps) {
     return: (orderId: string): Promise<Reservation | undefined> => sql.begin((tx) => giveBack(tx, orderId)),
 
     /**
-     * Releases the reservations past their deadline now and returns them. Each is released in a
-     * transaction of its own that also writes `inventory.released` (no causation: no command asked
-     * for it), so an expiry is announced exactly when it happened.
+     * Expires the reservations past their deadline now, freeing their units, and returns them. Each
+     * expires in a transaction of its own that also writes `inventory.released` (no causation: no
+     * command asked for it), so an expiry is announced exactly when it happened.
      */
     async expire(): Promise<Reservation[]> {
       const now = clock();

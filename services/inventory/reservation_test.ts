@@ -224,7 +224,7 @@ for (const target of await postgresTargets()) {
           assert.deepEqual(await level(productId), { onHand: 0, reserved: 0 });
         });
 
-        await t.step("expiry releases what is still held at its deadline, and only that", async () => {
+        await t.step("expiry frees what is still held at its deadline, and only that", async () => {
           // In the past, so that the reservations of the other steps, on real time, are not yet due.
           const start = new Date("2020-01-01T10:00:00Z");
           service.setClock(start);
@@ -247,12 +247,11 @@ for (const target of await postgresTargets()) {
             const expired = await inventory.expire();
             assert.deepEqual(expired.map((r: Reservation) => [r.orderId, r.status]), [[
               forgotten,
-              "released",
+              "expired",
             ]]);
             assert.deepEqual(await level(productId), { onHand: 7, reserved: 1 });
             assert.equal((await store.findReservation(confirmed))?.status, "committed");
             assert.deepEqual(await inventory.expire(), [], "expiring again changes nothing");
-            await assert.rejects(inventory.commit(forgotten), isReservationError("not_reserved"));
 
             service.setClock(new Date(start.getTime() + 3_600_000));
             assert.deepEqual((await inventory.expire()).map((r) => r.orderId), [later]);
@@ -261,6 +260,44 @@ for (const target of await postgresTargets()) {
             service.setClock();
           }
         });
+
+        await t.step(
+          "a paid order whose reservation expired takes its units again if all are free, else none",
+          async () => {
+            const start = new Date("2020-01-01T10:00:00Z");
+            service.setClock(start);
+            try {
+              const productId = await stocked(5);
+              const [lucky, unlucky, newcomer] = [newOrderId(), newOrderId(), newOrderId()];
+              await inventory.reserve(lucky, [{ productId, quantity: 2 }]);
+              await inventory.reserve(unlucky, [{ productId, quantity: 3 }]);
+              service.setClock(new Date(start.getTime() + 900_000));
+              assert.deepEqual(
+                (await inventory.expire()).map((r) => r.orderId).sort(),
+                [lucky, unlucky].sort(),
+              );
+              assert.deepEqual(await level(productId), { onHand: 5, reserved: 0 });
+
+              await inventory.reserve(newcomer, [{ productId, quantity: 3 }]);
+              assert.equal((await inventory.commit(lucky)).status, "committed", "2 of the 2 free units");
+              assert.deepEqual(await level(productId), { onHand: 3, reserved: 3 });
+              assert.equal((await inventory.commit(unlucky)).status, "expired", "3 wanted, none free");
+              assert.equal((await inventory.commit(unlucky)).status, "expired");
+              assert.deepEqual(
+                await level(productId),
+                { onHand: 3, reserved: 3 },
+                "the newcomer's units kept",
+              );
+
+              assert.equal((await inventory.release(unlucky))?.status, "released");
+              await inventory.release(newcomer);
+              await assert.rejects(inventory.commit(unlucky), isReservationError("not_reserved"));
+              assert.deepEqual(await level(productId), { onHand: 3, reserved: 0 }, "released is final");
+            } finally {
+              service.setClock();
+            }
+          },
+        );
 
         await t.step(
           "100 concurrent orders with shared products in every order of lines never deadlock",

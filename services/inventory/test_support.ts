@@ -20,6 +20,7 @@ const replyTypes = [
   "inventory.reserved",
   "inventory.reservation_failed",
   "inventory.committed",
+  "inventory.commit_failed",
   "inventory.released",
   "inventory.returned",
 ];

@@ -82,12 +82,15 @@ async function findReservation(db: Sql | TransactionSql, orderId: string): Promi
 
 /**
  * How each unit of a reservation moves the stock counts when the reservation changes status: held
- * units are let go (released) or leave the shelf with the order (committed); committed units come
- * back (returned). The domain's rules allow no other move, and the counts depend on it.
+ * units are let go (released, expired) or leave the shelf with the order (committed); an expired
+ * reservation's units leave the shelf without having been held; committed units come back
+ * (returned). The domain's rules allow no other move, and the counts depend on it.
  */
 function stockChange(from: ReservationStatus, to: ReservationStatus): { reserved: number; onHand: number } {
-  if (from === "reserved" && to === "released") return { reserved: -1, onHand: 0 };
+  if (from === "reserved" && (to === "released" || to === "expired")) return { reserved: -1, onHand: 0 };
   if (from === "reserved" && to === "committed") return { reserved: -1, onHand: -1 };
+  if (from === "expired" && to === "committed") return { reserved: 0, onHand: -1 };
+  if (from === "expired" && to === "released") return { reserved: 0, onHand: 0 };
   if (from === "committed" && to === "returned") return { reserved: 0, onHand: 1 };
   throw new Error(`a ${from} reservation cannot become ${to}`);
 }
@@ -218,16 +221,15 @@ export function createInventoryStore(sql: Sql) {
     async transition(
       tx: TransactionSql,
       orderId: string,
-      next: (reservation: Reservation) => ReservationStatus,
+      next: (reservation: Reservation, stock: ReadonlyMap<string, StockLevel>) => ReservationStatus,
     ): Promise<{ reservation: Reservation; changed: boolean } | undefined> {
       const [found] = await tx`select 1 from reservation_requests where order_id = ${orderId} for update`;
       if (!found) return undefined;
       const reservation = (await findReservation(tx, orderId))!;
-      const status = next(reservation);
+      const { productIds, quantities } = columnsOf(reservation.lines);
+      const status = next(reservation, await lockStock(tx, productIds));
       if (status === reservation.status) return { reservation, changed: false };
       const change = stockChange(reservation.status, status);
-      const { productIds, quantities } = columnsOf(reservation.lines);
-      await lockStock(tx, productIds);
       await tx`
         update stock s
         set reserved = s.reserved + ${change.reserved} * l.quantity,

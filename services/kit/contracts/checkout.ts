@@ -18,9 +18,13 @@ export const inventoryMessages = {
     reason: z.literal("out_of_stock"),
     productIds: z.array(z.string()),
   }),
-  /** The order is confirmed: the reserved stock leaves the shelf. */
+  /**
+   * The order is paid for: the reserved stock leaves the shelf. A reservation that expired meanwhile
+   * takes the stock again when it is all still there; otherwise the commit fails.
+   */
   "inventory.commit": z.object({ orderId }),
   "inventory.committed": z.object({ orderId }),
+  "inventory.commit_failed": z.object({ orderId, reason: z.literal("out_of_stock") }),
   /** The order failed or was cancelled: the reserved stock is available again. */
   "inventory.release": z.object({ orderId }),
   "inventory.released": z.object({ orderId }),
