@@ -33,12 +33,9 @@ Deno.test({
     assert.equal(confirmed.length, 50);
     assert.equal(cancelled.length, 150);
     assert.ok(cancelled.every((order) => order.cancellationReason === "out_of_stock"));
-    // Confirmed orders commit their stock after the confirmation.
-    await eventually(
-      async () => (await shop.inventory.stockLevel(product.id)).onHand === 0,
-      "50 units left the shelf",
-    );
-    assert.equal((await shop.inventory.stockLevel(product.id)).reserved, 0, "none stays reserved");
+    // An order is confirmed once its stock is committed.
+    const { onHand, reserved } = await shop.inventory.stockLevel(product.id);
+    assert.deepEqual({ onHand, reserved }, { onHand: 0, reserved: 0 }, "50 units left the shelf, none held");
     for (const order of confirmed) {
       assert.equal((await shop.payments.payment(order.id)).status, "captured");
     }
@@ -121,12 +118,85 @@ for (const target of targets) {
       await shop.restartOrder();
       const order = await shop.settled(placed.body.id);
       assert.equal(order.status, "confirmed");
-      // Confirming sends the stock commit; the inventory applies it right after.
-      await eventually(async () => {
-        const { onHand, reserved } = await shop.inventory.stockLevel(product.id);
-        return onHand === 3 && reserved === 0;
-      }, "stock committed");
+      const { onHand, reserved } = await shop.inventory.stockLevel(product.id);
+      assert.deepEqual({ onHand, reserved }, { onHand: 3, reserved: 0 }, "the stock was committed");
       assert.equal((await shop.payments.payment(order.id)).status, "captured");
+    } finally {
+      await shop.close();
+    }
+  });
+
+  Deno.test({
+    name:
+      `paid after its reservation expired: committed if the units are there, else refunded, on ${target.name} ` +
+      `PostgreSQL${realBroker(target.name) ? " and RabbitMQ" : ""}`,
+    ignore: Boolean(target.skip),
+  }, async () => {
+    const { hooks, wrap } = hookable();
+    // Reservations expire after a second, when the test sweeps them.
+    const shop = await startCheckout({
+      target,
+      wrapBus: wrap,
+      amqpUrl: realBroker(target.name),
+      inventoryEnv: { RESERVATION_TTL_SECONDS: "1", RESERVATION_SWEEP_SECONDS: "3600" },
+    });
+    const stock = async (productId: string) => {
+      const { onHand, reserved } = await shop.inventory.stockLevel(productId);
+      return { onHand, reserved };
+    };
+    /** Places the order; the order service goes away as the payment is answered, for longer than the reservation lasts. */
+    const paidWhileAway = async (customer: Awaited<ReturnType<typeof shop.customer>>) => {
+      const stopped = Promise.withResolvers<void>();
+      hooks.before = async (type) => {
+        if (type !== "payment.charged") return;
+        hooks.before = undefined;
+        await shop.stopOrder();
+        stopped.resolve();
+      };
+      const orderId: string = (await shop.place(customer)).body.id;
+      await stopped.promise;
+      const expired = new Set<string>();
+      await eventually(async () => {
+        for (const reservation of await shop.inventory.expire()) expired.add(reservation.orderId);
+        return expired.has(orderId);
+      }, "the reservation to expire");
+      return orderId;
+    };
+    try {
+      const [product] = shop.products;
+      await shop.inventory.setOnHand(product.id, 3);
+
+      const lucky = await paidWhileAway(await shop.customer([{ productId: product.id, quantity: 1 }]));
+      assert.deepEqual(await stock(product.id), { onHand: 3, reserved: 0 }, "expired: nothing held");
+      await shop.restartOrder();
+      assert.equal((await shop.settled(lucky)).status, "confirmed", "its unit was still there");
+      assert.deepEqual(await stock(product.id), { onHand: 2, reserved: 0 });
+      assert.equal((await shop.payments.payment(lucky)).status, "captured");
+
+      const coupon = await shop.discount.createCoupon({
+        code: `LATE${crypto.randomUUID().slice(0, 8)}`,
+        type: "percentage",
+        value: 10,
+        active: true,
+      });
+      const customer = await shop.customer([{ productId: product.id, quantity: 2 }], coupon.code);
+      const unlucky = await paidWhileAway(customer);
+      // Meanwhile another order takes the units the expired reservation let go.
+      await shop.inventory.reserve(crypto.randomUUID(), [{ productId: product.id, quantity: 2 }]);
+      await shop.restartOrder();
+      const cancelled = await shop.settled(unlucky);
+      assert.deepEqual([cancelled.status, cancelled.cancellationReason], ["cancelled", "out_of_stock"]);
+      await eventually(
+        async () => (await shop.payments.payment(unlucky)).status === "refunded",
+        "the charge refunded",
+      );
+      await eventually(async () => await shop.redemption(unlucky) === "released", "the coupon released");
+      assert.equal((await shop.discount.coupon(coupon.id)).used, 0);
+      assert.deepEqual(
+        await stock(product.id),
+        { onHand: 2, reserved: 2 },
+        "the other order keeps its units",
+      );
     } finally {
       await shop.close();
     }

@@ -49,7 +49,7 @@ export const cancellationReasons = [
 export type CancellationReason = (typeof cancellationReasons)[number];
 
 /** Where a pending order's saga waits for a reply. */
-export type Step = "reserve_stock" | "reserve_coupon" | "charge";
+export type Step = "reserve_stock" | "reserve_coupon" | "charge" | "commit_stock";
 
 export interface OrderLine {
   productId: string;
@@ -123,6 +123,8 @@ export const replyTypes = [
   "discount.rejected",
   "payment.charged",
   "payment.failed",
+  "inventory.committed",
+  "inventory.commit_failed",
 ] as const;
 export type ReplyType = (typeof replyTypes)[number];
 
@@ -134,6 +136,8 @@ const stepOf: Record<ReplyType, Step> = {
   "discount.rejected": "reserve_coupon",
   "payment.charged": "charge",
   "payment.failed": "charge",
+  "inventory.committed": "commit_stock",
+  "inventory.commit_failed": "commit_stock",
 };
 
 export interface Transition {
@@ -165,6 +169,8 @@ export function stepCommand(order: Order, step: Step): Command {
         paymentMethodId: order.paymentMethodId,
         amount: { amount: order.total, currency: order.currency },
       });
+    case "commit_stock":
+      return command("inventory.commit", { orderId: id });
   }
 }
 
@@ -203,15 +209,22 @@ export function afterReply(order: Order, reply: ReplyType): Transition | undefin
         commands: [stepCommand(order, "charge")],
         confirmed: false,
       };
+    // Paid; confirmed only once the stock is sure: a reservation that expired while this service
+    // was away may have lost its units, and the order is then cancelled and refunded.
     case "payment.charged":
       return {
-        state: { ...state, captured: true, step: null, status: "confirmed" },
-        commands: [
-          command("inventory.commit", { orderId: order.id }),
-          ...(order.couponCode ? [command("discount.commit", { orderId: order.id })] : []),
-        ],
+        state: { ...state, captured: true, step: "commit_stock" },
+        commands: [stepCommand(order, "commit_stock")],
+        confirmed: false,
+      };
+    case "inventory.committed":
+      return {
+        state: { ...state, step: null, status: "confirmed" },
+        commands: order.couponCode ? [command("discount.commit", { orderId: order.id })] : [],
         confirmed: true,
       };
+    case "inventory.commit_failed":
+      return cancel(order, "out_of_stock");
     case "inventory.reservation_failed":
       return cancel(order, "out_of_stock");
     case "discount.rejected":
@@ -246,18 +259,18 @@ function undoLate(order: Order, reply: ReplyType): Transition | undefined {
  * Cancels a pending order and undoes, newest first, every step that was done or may be under way:
  * a release that reaches a service before the reservation it undoes is repeated when that
  * reservation's late reply arrives (see undoLate). A charge is refunded only once known captured,
- * since the payment service refuses to refund what it has not taken.
+ * since the payment service refuses to refund what it has not taken. Stock whose commit may be under
+ * way is returned rather than released: a return undoes a commit too, and a release would be refused.
  */
 export function cancel(order: Order, reason: CancellationReason): Transition {
   const mayHold = (step: Step, done: boolean) => done || order.step === step;
+  const stockUndo = order.step === "commit_stock" ? "inventory.return" : "inventory.release";
   const commands = [
     ...(order.captured ? [command("payment.refund", { orderId: order.id })] : []),
     ...(order.couponCode && mayHold("reserve_coupon", order.couponReserved)
       ? [command("discount.release", { orderId: order.id })]
       : []),
-    ...(mayHold("reserve_stock", order.stockReserved)
-      ? [command("inventory.release", { orderId: order.id })]
-      : []),
+    ...(mayHold("reserve_stock", order.stockReserved) ? [command(stockUndo, { orderId: order.id })] : []),
   ];
   return {
     state: { ...order, status: "cancelled", cancellationReason: reason, step: null },

@@ -44,7 +44,7 @@ function order(overrides: Partial<Order> = {}): Order {
 
 const types = (transition: ReturnType<typeof afterReply>) => transition?.commands.map((c) => c.type);
 
-Deno.test("the happy path: stock, coupon, charge, confirmed", () => {
+Deno.test("the happy path: stock, coupon, charge, stock committed, confirmed", () => {
   const reserved = afterReply(order(), "inventory.reserved")!;
   assert.equal(reserved.state.step, "reserve_coupon");
   assert.deepEqual(types(reserved), ["discount.reserve"]);
@@ -56,10 +56,22 @@ Deno.test("the happy path: stock, coupon, charge, confirmed", () => {
     amount: { amount: 1800, currency: "USD" },
   });
   const charged = afterReply(order({ ...redeemed.state }), "payment.charged")!;
-  assert.equal(charged.state.status, "confirmed");
-  assert.equal(charged.state.step, null);
-  assert.ok(charged.confirmed);
-  assert.deepEqual(types(charged), ["inventory.commit", "discount.commit"]);
+  assert.deepEqual([charged.state.status, charged.state.step, charged.state.captured], [
+    "pending",
+    "commit_stock",
+    true,
+  ]);
+  assert.ok(!charged.confirmed, "paid, but not confirmed before the stock is sure");
+  assert.deepEqual(types(charged), ["inventory.commit"]);
+  const committed = afterReply(order({ ...charged.state }), "inventory.committed")!;
+  assert.equal(committed.state.status, "confirmed");
+  assert.equal(committed.state.step, null);
+  assert.ok(committed.confirmed);
+  assert.deepEqual(types(committed), ["discount.commit"]);
+  assert.deepEqual(
+    types(afterReply(order({ ...charged.state, couponCode: null }), "inventory.committed")),
+    [],
+  );
 });
 
 Deno.test("without a coupon the charge follows the stock", () => {
@@ -83,6 +95,13 @@ Deno.test("failures cancel with their reason and undo, newest first, what may be
       "payment_declined",
       ["discount.release", "inventory.release"],
     ],
+    [
+      // The reservation expired and its units went to another order: the charge is refunded.
+      { step: "commit_stock", stockReserved: true, couponReserved: true, captured: true },
+      "inventory.commit_failed",
+      "out_of_stock",
+      ["payment.refund", "discount.release", "inventory.return"],
+    ],
   ];
   for (const [state, reply, reason, commands] of cases) {
     const transition = afterReply(order(state), reply)!;
@@ -97,6 +116,24 @@ Deno.test("a duplicate or stale reply changes nothing", () => {
   assert.equal(afterReply(charging, "inventory.reserved"), undefined);
   const confirmed = order({ status: "confirmed", step: null, captured: true });
   assert.equal(afterReply(confirmed, "payment.charged"), undefined);
+  assert.equal(afterReply(confirmed, "inventory.committed"), undefined);
+});
+
+Deno.test("cancelled while its stock is being committed, an order returns the stock, whichever comes first", () => {
+  const committing = order({
+    step: "commit_stock",
+    stockReserved: true,
+    couponReserved: true,
+    captured: true,
+  });
+  const timedOut = cancel(committing, "timeout");
+  assert.deepEqual(types(timedOut), ["payment.refund", "discount.release", "inventory.return"]);
+  assert.equal(afterReply(order(timedOut.state), "inventory.committed"), undefined, "the return undoes it");
+  assert.deepEqual(types(cancelByCustomer(committing)), [
+    "payment.refund",
+    "discount.release",
+    "inventory.return",
+  ]);
 });
 
 Deno.test("a step that succeeds after the order was cancelled is undone", () => {

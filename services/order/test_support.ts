@@ -151,6 +151,8 @@ export interface CheckoutOptions {
   wrapBus?: (bus: MessageBus) => MessageBus;
   /** Order service configuration. */
   orderEnv?: Record<string, string>;
+  /** Inventory service configuration. */
+  inventoryEnv?: Record<string, string>;
 }
 
 export async function startCheckout(options: CheckoutOptions) {
@@ -189,12 +191,15 @@ export async function startCheckout(options: CheckoutOptions) {
     });
     const catalogUrl = serve(catalog.app);
 
-    const inventory = await startInventory(loadInventoryConfig({ LOG_LEVEL: "silent" }), {
-      postgres: await database(),
-      bus,
-      logger,
-      verifyToken: tokens.verifyToken,
-    });
+    const inventory = await startInventory(
+      loadInventoryConfig({ LOG_LEVEL: "silent", ...options.inventoryEnv }),
+      {
+        postgres: await database(),
+        bus,
+        logger,
+        verifyToken: tokens.verifyToken,
+      },
+    );
     closers.push(inventory.close);
 
     const payment = await startPayment(
