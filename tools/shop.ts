@@ -51,12 +51,53 @@ export function withPublicUrl(config: z.output<typeof shopEnv>): ShopConfig {
   };
 }
 
-/** A port nothing listens on now, for runs beside a running shop (tests, benchmarks). */
+/** Where the range of ports the kernel assigns to port-0 listeners and outgoing connections starts. */
+function firstEphemeralPort(): number {
+  try {
+    const [first] = Deno.readTextFileSync("/proc/sys/net/ipv4/ip_local_port_range").trim().split(/\s+/);
+    if (Number.isInteger(Number(first))) return Number(first);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+  // Linux's default range is 32768-60999 (macOS and Windows start theirs higher, at 49152).
+  return 32768;
+}
+
+/** Candidates run from here to just below the ephemeral range, clear of the low ports servers usually take. */
+const lowestCandidatePort = 20000;
+const handedOutPorts = new Set<number>();
+
+/**
+ * A port nothing listens on now, for runs beside a running shop (tests, benchmarks). It lies below the
+ * ephemeral range: a port-0 port is only free until the kernel gives it to another listener (parallel tests
+ * bind port 0 all the time), while one chosen here stays free until someone asks for it by number. No port is
+ * handed out twice in one process, so callers can take several before binding any.
+ */
 export function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr as Deno.NetAddr;
-  listener.close();
-  return port;
+  const firstEphemeral = firstEphemeralPort();
+  const candidates = firstEphemeral - lowestCandidatePort;
+  if (candidates <= 0) {
+    throw new Error(
+      `no ports between ${lowestCandidatePort} and the ephemeral range (from ${firstEphemeral})`,
+    );
+  }
+  for (let attempt = 0; attempt < 1000; attempt++) {
+    const port = lowestCandidatePort + Math.floor(Math.random() * candidates);
+    if (handedOutPorts.has(port) || !isFree(port)) continue;
+    handedOutPorts.add(port);
+    return port;
+  }
+  throw new Error(`no free port between ${lowestCandidatePort} and ${firstEphemeral - 1}`);
+}
+
+function isFree(port: number): boolean {
+  try {
+    Deno.listen({ hostname: "127.0.0.1", port }).close();
+    return true;
+  } catch (error) {
+    if (error instanceof Deno.errors.AddrInUse) return false;
+    throw error;
+  }
 }
 
 /** A free port for the edge and every service: each `*_PORT` variable of the shop. */

@@ -397,7 +397,11 @@ for (const target of [embedded, realServers]) {
       assert.equal(written.status, 201);
       const review = await written.json();
       assert.equal(review.status, "pending");
-      assert.equal(review.verifiedPurchase, true, "the customer's confirmed order holds the product");
+      // The comment service learns of the purchase from order.confirmed on its own queue.
+      await eventually(async () => {
+        const read = await fetch(`${edge.url}/v1/reviews/${review.id}`, { headers: customer });
+        return (await read.json()).verifiedPurchase === true;
+      }, "the review to be marked a verified purchase");
       const again = await fetch(`${edge.url}/v1/products/${reviewed.id}/reviews`, {
         method: "POST",
         headers: customer,
@@ -535,3 +539,20 @@ for (const target of [embedded, realServers]) {
     }
   });
 }
+
+Deno.test("freePorts: a distinct, bindable port for each *_PORT, below the range port-0 listeners draw from", async () => {
+  const ports = Object.values(freePorts()).map(Number);
+  assert.equal(ports.length, Object.keys(shopEnv.shape).filter((name) => name.endsWith("_PORT")).length);
+  assert.equal(new Set(ports).size, ports.length, `distinct: ${ports}`);
+  // A parallel test's port-0 listener takes its port from this range, so none of ours may be in it. Only
+  // Linux publishes the range here.
+  const ephemeralRange = await Deno.readTextFile("/proc/sys/net/ipv4/ip_local_port_range").catch(() =>
+    undefined
+  );
+  if (ephemeralRange) {
+    const firstEphemeral = Number(ephemeralRange.split(/\s+/)[0]);
+    for (const port of ports) assert.ok(port < firstEphemeral, `${port} is below ${firstEphemeral}`);
+  }
+  const listeners = ports.map((port) => Deno.listen({ hostname: "127.0.0.1", port }));
+  for (const listener of listeners) listener.close();
+});

@@ -240,8 +240,9 @@ for (const target of targets) {
       );
 
       await t.step("a tracking code already taken is drawn again", async () => {
-        const first = await service.confirmOrder();
+        // Queued before the order is confirmed: the handler may run before the broker confirms the publish.
         forcedCodes.push(fixedTrackingCode("A"));
+        const first = await service.confirmOrder();
         await service.waitForHandled(first.messageId);
         assert.equal((await shipmentOf(first.orderId)).body.trackingCode, fixedTrackingCode("A"));
 

@@ -456,7 +456,11 @@ for (const target of await postgresTargets()) {
         const forgotten = newOrderId();
         await service.inventory.reserve(forgotten, [{ productId, quantity: 3 }]);
         service.setClock(new Date(Date.now() + 60_000));
-        await eventually(() => repliesTo(service, forgotten).length === 1, "the expiry to be announced");
+        await eventually(
+          () => repliesTo(service, forgotten).length === 1,
+          "the expiry to be announced",
+          10_000,
+        );
         const [event] = repliesTo(service, forgotten);
         assert.deepEqual([event.type, event.payload, event.causationId], [
           "inventory.released",
@@ -476,7 +480,7 @@ for (const target of await postgresTargets()) {
         // The order is paid for later, but another order has taken the units meanwhile.
         await service.inventory.reserve(newOrderId(), [{ productId, quantity: 1 }]);
         const commit = await send(service, "inventory.commit", { orderId: forgotten });
-        await eventually(() => repliesTo(service, forgotten).length === 2, "the commit's answer");
+        await eventually(() => repliesTo(service, forgotten).length === 2, "the commit's answer", 10_000);
         const answer = repliesTo(service, forgotten)[1];
         assert.deepEqual([answer.type, answer.payload, answer.causationId], [
           "inventory.commit_failed",

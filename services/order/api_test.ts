@@ -16,7 +16,8 @@ const heldCommand = z.unknown();
 for (const target of await postgresTargets()) {
   Deno.test({ name: `orders on ${target.name} PostgreSQL`, ignore: Boolean(target.skip) }, async (t) => {
     const { hooks, wrap } = hookable();
-    const shop = await startCheckout({ target, wrapBus: wrap, orderEnv: { STEP_TIMEOUT_SECONDS: "2" } });
+    // Short enough for the timeout step to be quick, long enough for any other step on a busy machine.
+    const shop = await startCheckout({ target, wrapBus: wrap, orderEnv: { STEP_TIMEOUT_SECONDS: "6" } });
     const { call, products, inventory, discount } = shop;
     const stock = async (productId: string) => {
       const { onHand, reserved } = await inventory.stockLevel(productId);

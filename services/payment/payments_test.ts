@@ -254,10 +254,10 @@ for (const target of await postgresTargets()) {
             amount: usd(100),
           };
           await store.insertPending(request);
-          const slow = await store.lease(request.orderId, 400);
+          const slow = await store.lease(request.orderId, 2000);
           assert.ok(typeof slow === "object");
           assert.equal(await store.lease(request.orderId, 60_000), "busy");
-          await new Promise((resolve) => setTimeout(resolve, 450));
+          await new Promise((resolve) => setTimeout(resolve, 2100));
           const taker = await store.lease(request.orderId, 60_000);
           assert.ok(typeof taker === "object", "the lease ran out and was taken over");
 

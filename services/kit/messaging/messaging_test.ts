@@ -413,7 +413,8 @@ Deno.test({
   const run = crypto.randomUUID().slice(0, 8);
   const exchange = `multishop.test.${run}`;
   const queue = `test.delayed.${run}`;
-  const delaysMs = [600];
+  // Long enough for the second message to be handled and the delay queue inspected on a busy machine.
+  const delaysMs = [5000];
   // One message at a time: a retry waiting in the consumer would hold up the next message.
   const bus = await connectRabbitMq(url, {
     logger: memoryLogger(),
@@ -441,7 +442,7 @@ Deno.test({
       1,
       "the first event waits in the delay queue",
     );
-    await waitFor("the first event's retry", () => handled.length === 2);
+    await waitFor("the first event's retry", () => handled.length === 2, 15_000);
     assert.deepEqual(handled, ["p-second", "p-first"]);
     assert.equal(failures, 2, "one failure, then one successful try");
   } finally {

@@ -388,7 +388,7 @@ for (const pgTarget of await postgresTargets()) {
           await sleep(300);
           assert.equal(orders.received.length, 1, "not published before notify()");
           relay.notify();
-          await waitFor("the second event", () => orders.received.length === 2, 2000);
+          await waitFor("the second event", () => orders.received.length === 2, 10_000);
         });
 
         await withRelay(
