@@ -25,7 +25,10 @@ Deno.test("SIGTERM: ends event streams, finishes the in-flight request, stops ac
 
   const stream = await fetch(`${listening}/stream`);
   const inFlight = fetch(`${listening}/slow`);
-  await new Promise((resolve) => setTimeout(resolve, 300));
+  // Signal only once the child is inside the handler: a fixed wait can end before a starved child reads the request.
+  for (let line = await nextLine(); line?.started !== "slow"; line = await nextLine()) {
+    assert.ok(line, "the child exited before the slow request arrived");
+  }
   child.kill("SIGTERM");
   const response = await inFlight;
   assert.equal(response.status, 200);

@@ -7,6 +7,8 @@ import { serveApp, shutdownOnSignal, shuttingDown } from "../serve.ts";
 const logger = createLogger("slow", "info");
 const app = createApp({ title: "Slow", version: "0", logger, bodyLimitBytes: 1024 });
 app.get("/slow", async (c) => {
+  // Tells the test the request has arrived, so its SIGTERM lands while the request is in flight.
+  console.log(JSON.stringify({ started: "slow" }));
   await new Promise((resolve) => setTimeout(resolve, 1500));
   return c.json({ finished: true });
 });
