@@ -227,6 +227,9 @@ export async function startTcpProxy(serverUrl: string, defaultPort: number): Pro
   const listener = net.createServer((client) => {
     if (refusing) return client.destroy();
     const upstream = net.connect(Number(server.port || defaultPort), server.hostname);
+    // As the clients behind it do: without it, a message written in several pieces waits on delayed ACKs.
+    client.setNoDelay(true);
+    upstream.setNoDelay(true);
     track(client);
     track(upstream);
     client.pipe(upstream);

@@ -37,7 +37,7 @@ export interface RabbitMqDeadLetters {
 
 /** A connection of its own, for an operator's tool or an admin endpoint. */
 export async function connectRabbitMqDeadLetters(url: string): Promise<RabbitMqDeadLetters> {
-  const model = await connect(url, { timeout: 5000 });
+  const model = await connect(url, { timeout: 5000, noDelay: true });
   // amqplib throws an error event nobody listens to when a channel fails; the caller sees the rejection.
   model.on("error", () => {});
 
