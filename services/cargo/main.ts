@@ -3,26 +3,21 @@
  * event consumers, server, shutdown. `startCargo` is also how the all-in-one start and the tests run it.
  */
 import { type TokenVerifier, verifierFromConfig } from "@multishop/kit/auth";
-import type { Logger } from "@multishop/kit/log";
+import type { MessageBus } from "@multishop/kit/messaging";
 import {
-  inboxMigration,
-  type MessageBus,
-  outboxMigrations,
-  startOutboxRelay,
-} from "@multishop/kit/messaging";
-import { openMigratedPostgres } from "@multishop/kit/migrate";
-import { runPostgresService } from "@multishop/kit/service-main";
+  openOutboxDatabase,
+  type PostgresServiceRuntime,
+  runPostgresService,
+} from "@multishop/kit/service-main";
 import { createCargoApp } from "./app.ts";
 import { createCargo } from "./cargo.ts";
 import { type CargoConfig, loadCargoConfig } from "./config.ts";
 import { consumeCargoMessages } from "./events.ts";
 import { createCargoStore } from "./store/postgres.ts";
 
-export interface CargoRuntime {
-  postgres: { url: string; maxConnections: number };
+export interface CargoRuntime extends PostgresServiceRuntime {
   /** Where order events come from and shipment events go. */
   bus: MessageBus;
-  logger: Logger;
   /** Defaults to identity's published keys (AUTH_JWKS_URL); tests sign their own tokens. */
   verifyToken?: TokenVerifier;
   /** Defaults to random codes; tests force a clash. */
@@ -31,14 +26,13 @@ export interface CargoRuntime {
 
 export async function startCargo(config: CargoConfig, runtime: CargoRuntime) {
   const { bus, logger } = runtime;
-  const sql = await openMigratedPostgres(runtime.postgres, {
+  const database = await openOutboxDatabase(runtime, {
     service: "cargo",
     folder: new URL("./migrations/", import.meta.url),
-    extra: [...outboxMigrations, inboxMigration],
-    logger,
+    inbox: true,
   });
+  const { sql, relay } = database;
   const store = createCargoStore(sql);
-  const relay = startOutboxRelay({ sql, publisher: bus, logger });
   const cargo = createCargo({
     sql,
     store,
@@ -70,8 +64,7 @@ export async function startCargo(config: CargoConfig, runtime: CargoRuntime) {
     store,
     cargo,
     async close() {
-      await relay.stop();
-      await sql.end({ timeout: 5 });
+      await database.close();
     },
   };
 }

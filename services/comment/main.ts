@@ -4,40 +4,34 @@
  * tests run it.
  */
 import { type TokenVerifier, verifierFromConfig } from "@multishop/kit/auth";
-import type { Logger } from "@multishop/kit/log";
+import type { MessageBus } from "@multishop/kit/messaging";
 import {
-  inboxMigration,
-  type MessageBus,
-  outboxMigrations,
-  startOutboxRelay,
-} from "@multishop/kit/messaging";
-import { openMigratedPostgres } from "@multishop/kit/migrate";
-import { runPostgresService } from "@multishop/kit/service-main";
+  openOutboxDatabase,
+  type PostgresServiceRuntime,
+  runPostgresService,
+} from "@multishop/kit/service-main";
 import { createCommentApp } from "./app.ts";
 import { type CommentConfig, loadCommentConfig } from "./config.ts";
 import { consumeCommentEvents } from "./events.ts";
 import { createReviews } from "./reviews.ts";
 import { createCommentStore } from "./store/postgres.ts";
 
-export interface CommentRuntime {
-  postgres: { url: string; maxConnections: number };
+export interface CommentRuntime extends PostgresServiceRuntime {
   /** Where the order events come from and the review events go. */
   bus: MessageBus;
-  logger: Logger;
   /** Defaults to identity's published keys (AUTH_JWKS_URL); tests sign their own tokens. */
   verifyToken?: TokenVerifier;
 }
 
 export async function startComment(config: CommentConfig, runtime: CommentRuntime) {
   const { bus, logger } = runtime;
-  const sql = await openMigratedPostgres(runtime.postgres, {
+  const database = await openOutboxDatabase(runtime, {
     service: "comment",
     folder: new URL("./migrations/", import.meta.url),
-    extra: [...outboxMigrations, inboxMigration],
-    logger,
+    inbox: true,
   });
+  const { sql, relay } = database;
   const store = createCommentStore(sql);
-  const relay = startOutboxRelay({ sql, publisher: bus, logger });
   const reviews = createReviews({ sql, store, outbox: relay, logger });
   await consumeCommentEvents(bus, reviews, logger);
   const app = createCommentApp({
@@ -56,8 +50,7 @@ export async function startComment(config: CommentConfig, runtime: CommentRuntim
     store,
     reviews,
     async close() {
-      await relay.stop();
-      await sql.end({ timeout: 5 });
+      await database.close();
     },
   };
 }

@@ -4,27 +4,23 @@
  * start and the tests run it.
  */
 import { type TokenVerifier, verifierFromConfig } from "@multishop/kit/auth";
-import { describeError, type Logger } from "@multishop/kit/log";
-import {
-  inboxMigration,
-  type MessageBus,
-  outboxMigrations,
-  startOutboxRelay,
-} from "@multishop/kit/messaging";
-import { openMigratedPostgres } from "@multishop/kit/migrate";
+import { describeError } from "@multishop/kit/log";
+import type { MessageBus } from "@multishop/kit/messaging";
 import { createInventoryApp } from "./app.ts";
 import { type InventoryConfig, loadInventoryConfig } from "./config.ts";
 import { consumeInventoryMessages } from "./events.ts";
 import { createInventory } from "./inventory.ts";
 import { createInventoryStore } from "./store/postgres.ts";
 import { repeat } from "@multishop/kit/schedule";
-import { runPostgresService } from "@multishop/kit/service-main";
+import {
+  openOutboxDatabase,
+  type PostgresServiceRuntime,
+  runPostgresService,
+} from "@multishop/kit/service-main";
 
-export interface InventoryRuntime {
-  postgres: { url: string; maxConnections: number };
+export interface InventoryRuntime extends PostgresServiceRuntime {
   /** Where checkout commands and catalog events come from and replies go (through the outbox). */
   bus: MessageBus;
-  logger: Logger;
   /** Defaults to identity's published keys (AUTH_JWKS_URL); tests sign their own tokens. */
   verifyToken?: TokenVerifier;
   /** The time reservations' deadlines are set and judged by; tests move it. */
@@ -33,14 +29,13 @@ export interface InventoryRuntime {
 
 export async function startInventory(config: InventoryConfig, runtime: InventoryRuntime) {
   const { bus, logger } = runtime;
-  const sql = await openMigratedPostgres(runtime.postgres, {
+  const database = await openOutboxDatabase(runtime, {
     service: "inventory",
     folder: new URL("./migrations/", import.meta.url),
-    extra: [...outboxMigrations, inboxMigration],
-    logger,
+    inbox: true,
   });
+  const { sql, relay } = database;
   const store = createInventoryStore(sql);
-  const relay = startOutboxRelay({ sql, publisher: bus, logger });
   const inventory = createInventory({
     sql,
     store,
@@ -75,8 +70,7 @@ export async function startInventory(config: InventoryConfig, runtime: Inventory
     sql,
     async close() {
       await sweep.stop();
-      await relay.stop();
-      await sql.end({ timeout: 5 });
+      await database.close();
     },
   };
 }

@@ -7,7 +7,16 @@ import type { App } from "./app.ts";
 import { runMain } from "./config.ts";
 import { postgresFromConfig } from "./embedded_postgres.ts";
 import { createLogger, type LogFields, type Logger, type LogLevel } from "./log.ts";
-import { type MessageBus, messagingFromConfig } from "./messaging/mod.ts";
+import {
+  inboxMigration,
+  type MessageBus,
+  messagingFromConfig,
+  outboxMigrations,
+  type OutboxRelay,
+  startOutboxRelay,
+} from "./messaging/mod.ts";
+import { openMigratedPostgres } from "./migrate.ts";
+import type { Sql } from "./postgres.ts";
 import { serveApp, shutdownOnSignal } from "./serve.ts";
 
 /** What the entry reads from a service's configuration (commonEnv, postgresEnv, messagingEnv, PORT). */
@@ -26,6 +35,41 @@ export interface PostgresServiceRuntime {
   postgres: { url: string; maxConnections: number };
   bus: MessageBus;
   logger: Logger;
+}
+
+/** A service's database with the kit's messaging tables, and the relay publishing its outbox. */
+export interface OutboxDatabase {
+  sql: Sql;
+  relay: OutboxRelay;
+  /** Stops the relay, then closes the pool. */
+  close(): Promise<void>;
+}
+
+/**
+ * Opens the service's database, migrated with its own migrations (`folder`) and the kit's outbox
+ * tables, and the inbox's when the service handles consumed messages once; then starts the relay
+ * that publishes the outbox to the runtime's bus.
+ */
+export async function openOutboxDatabase(
+  runtime: PostgresServiceRuntime,
+  options: { service: string; folder: URL; inbox: boolean },
+): Promise<OutboxDatabase> {
+  const { bus, logger } = runtime;
+  const sql = await openMigratedPostgres(runtime.postgres, {
+    service: options.service,
+    folder: options.folder,
+    extra: [...outboxMigrations, ...(options.inbox ? [inboxMigration] : [])],
+    logger,
+  });
+  const relay = startOutboxRelay({ sql, publisher: bus, logger });
+  return {
+    sql,
+    relay,
+    async close() {
+      await relay.stop();
+      await sql.end({ timeout: 5 });
+    },
+  };
 }
 
 export function runPostgresService<Config extends PostgresServiceConfig>(service: {

@@ -3,36 +3,35 @@
  * shutdown. `startMessage` is also how the all-in-one start and the tests run it.
  */
 import { type TokenVerifier, userReadScope, verifierFromConfig } from "@multishop/kit/auth";
-import type { Logger } from "@multishop/kit/log";
-import { type MessageBus, outboxMigrations, startOutboxRelay } from "@multishop/kit/messaging";
-import { openMigratedPostgres } from "@multishop/kit/migrate";
+import type { MessageBus } from "@multishop/kit/messaging";
 import { serviceClientFromConfig } from "@multishop/kit/service-client";
-import { runPostgresService } from "@multishop/kit/service-main";
+import {
+  openOutboxDatabase,
+  type PostgresServiceRuntime,
+  runPostgresService,
+} from "@multishop/kit/service-main";
 import { createMessageApp } from "./app.ts";
 import { identityClient } from "./clients.ts";
 import { loadMessageConfig, type MessageConfig } from "./config.ts";
 import { createMessages } from "./messages.ts";
 import { createMessageStore } from "./store/postgres.ts";
 
-export interface MessageRuntime {
-  postgres: { url: string; maxConnections: number };
+export interface MessageRuntime extends PostgresServiceRuntime {
   /** Where `message.sent` and `message.read` go. */
   bus: MessageBus;
-  logger: Logger;
   /** Defaults to identity's published keys (AUTH_JWKS_URL); tests sign their own tokens. */
   verifyToken?: TokenVerifier;
 }
 
 export async function startMessage(config: MessageConfig, runtime: MessageRuntime) {
   const { bus, logger } = runtime;
-  const sql = await openMigratedPostgres(runtime.postgres, {
+  const database = await openOutboxDatabase(runtime, {
     service: "message",
     folder: new URL("./migrations/", import.meta.url),
-    extra: [...outboxMigrations],
-    logger,
+    inbox: false,
   });
+  const { sql, relay } = database;
   const store = createMessageStore(sql);
-  const relay = startOutboxRelay({ sql, publisher: bus, logger });
   const service = serviceClientFromConfig(config, {
     scopes: [userReadScope],
     logger,
@@ -57,8 +56,7 @@ export async function startMessage(config: MessageConfig, runtime: MessageRuntim
     messages,
     sql,
     async close() {
-      await relay.stop();
-      await sql.end({ timeout: 5 });
+      await database.close();
     },
   };
 }

@@ -4,14 +4,8 @@
  * and the tests run it.
  */
 import { type TokenVerifier, verifierFromConfig } from "@multishop/kit/auth";
-import { describeError, type Logger } from "@multishop/kit/log";
-import {
-  inboxMigration,
-  type MessageBus,
-  outboxMigrations,
-  startOutboxRelay,
-} from "@multishop/kit/messaging";
-import { openMigratedPostgres } from "@multishop/kit/migrate";
+import { describeError } from "@multishop/kit/log";
+import type { MessageBus } from "@multishop/kit/messaging";
 import { serviceClientFromConfig } from "@multishop/kit/service-client";
 import { createOrderApp } from "./app.ts";
 import { basketClient, paymentClient } from "./clients.ts";
@@ -21,27 +15,28 @@ import { createOrders } from "./orders.ts";
 import { createOrderStore } from "./store/postgres.ts";
 import { tokenizeScope } from "../payment/contract.ts";
 import { repeat } from "@multishop/kit/schedule";
-import { runPostgresService } from "@multishop/kit/service-main";
+import {
+  openOutboxDatabase,
+  type PostgresServiceRuntime,
+  runPostgresService,
+} from "@multishop/kit/service-main";
 
-export interface OrderRuntime {
-  postgres: { url: string; maxConnections: number };
+export interface OrderRuntime extends PostgresServiceRuntime {
   /** Where checkout commands go and their replies come from. */
   bus: MessageBus;
-  logger: Logger;
   /** Defaults to identity's published keys (AUTH_JWKS_URL); tests sign their own tokens. */
   verifyToken?: TokenVerifier;
 }
 
 export async function startOrder(config: OrderConfig, runtime: OrderRuntime) {
   const { bus, logger } = runtime;
-  const sql = await openMigratedPostgres(runtime.postgres, {
+  const database = await openOutboxDatabase(runtime, {
     service: "order",
     folder: new URL("./migrations/", import.meta.url),
-    extra: [...outboxMigrations, inboxMigration],
-    logger,
+    inbox: true,
   });
+  const { sql, relay } = database;
   const store = createOrderStore(sql);
-  const relay = startOutboxRelay({ sql, publisher: bus, logger });
   const service = serviceClientFromConfig(config, {
     scopes: [tokenizeScope],
     logger,
@@ -79,8 +74,7 @@ export async function startOrder(config: OrderConfig, runtime: OrderRuntime) {
     orders,
     async close() {
       await sweep.stop();
-      await relay.stop();
-      await sql.end({ timeout: 5 });
+      await database.close();
     },
   };
 }

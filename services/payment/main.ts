@@ -4,15 +4,11 @@
  * the tests run it.
  */
 import { type TokenVerifier, verifierFromConfig } from "@multishop/kit/auth";
-import type { Logger } from "@multishop/kit/log";
 import {
-  inboxMigration,
-  type MessageBus,
-  outboxMigrations,
-  startOutboxRelay,
-} from "@multishop/kit/messaging";
-import { openMigratedPostgres } from "@multishop/kit/migrate";
-import { runPostgresService } from "@multishop/kit/service-main";
+  openOutboxDatabase,
+  type PostgresServiceRuntime,
+  runPostgresService,
+} from "@multishop/kit/service-main";
 import { createPaymentApp } from "./app.ts";
 import { loadPaymentConfig, type PaymentConfig } from "./config.ts";
 import { consumePaymentMessages } from "./events.ts";
@@ -20,10 +16,7 @@ import { createPayments } from "./payments.ts";
 import { type CardProcessor, simulatedProcessor } from "./processor.ts";
 import { createPaymentStore } from "./store/postgres.ts";
 
-export interface PaymentRuntime {
-  postgres: { url: string; maxConnections: number };
-  bus: MessageBus;
-  logger: Logger;
+export interface PaymentRuntime extends PostgresServiceRuntime {
   /** Defaults to the simulated processor; a real provider's adapter goes here. */
   processor?: CardProcessor;
   /** Defaults to identity's published keys (AUTH_JWKS_URL); tests sign their own tokens. */
@@ -34,14 +27,13 @@ export interface PaymentRuntime {
 
 export async function startPayment(config: PaymentConfig, runtime: PaymentRuntime) {
   const { logger, bus } = runtime;
-  const sql = await openMigratedPostgres(runtime.postgres, {
+  const database = await openOutboxDatabase(runtime, {
     service: "payment",
     folder: new URL("./migrations/", import.meta.url),
-    extra: [...outboxMigrations, inboxMigration],
-    logger,
+    inbox: true,
   });
+  const { sql, relay } = database;
   const store = createPaymentStore(sql);
-  const relay = startOutboxRelay({ sql, publisher: bus, logger });
   const payments = createPayments({
     sql,
     store,
@@ -68,8 +60,7 @@ export async function startPayment(config: PaymentConfig, runtime: PaymentRuntim
     /** The pool, for tests that read the tables themselves. */
     sql,
     async close() {
-      await relay.stop();
-      await sql.end({ timeout: 5 });
+      await database.close();
     },
   };
 }
