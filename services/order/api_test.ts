@@ -18,11 +18,7 @@ for (const target of await postgresTargets()) {
     const { hooks, wrap } = hookable();
     // Short enough for the timeout step to be quick, long enough for any other step on a busy machine.
     const shop = await startCheckout({ target, wrapBus: wrap, orderEnv: { STEP_TIMEOUT_SECONDS: "6" } });
-    const { call, products, inventory, discount } = shop;
-    const stock = async (productId: string) => {
-      const { onHand, reserved } = await inventory.stockLevel(productId);
-      return { onHand, reserved };
-    };
+    const { call, products, inventory, discount, stock } = shop;
     const payment = (orderId: string) => shop.payments.payment(orderId).catch(() => undefined);
     const newCoupon = (overrides: Record<string, unknown> = {}) =>
       discount.createCoupon({

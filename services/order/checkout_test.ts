@@ -34,8 +34,11 @@ Deno.test({
     assert.equal(cancelled.length, 150);
     assert.ok(cancelled.every((order) => order.cancellationReason === "out_of_stock"));
     // An order is confirmed once its stock is committed.
-    const { onHand, reserved } = await shop.inventory.stockLevel(product.id);
-    assert.deepEqual({ onHand, reserved }, { onHand: 0, reserved: 0 }, "50 units left the shelf, none held");
+    assert.deepEqual(
+      await shop.stock(product.id),
+      { onHand: 0, reserved: 0 },
+      "50 units left the shelf, none held",
+    );
     for (const order of confirmed) {
       assert.equal((await shop.payments.payment(order.id)).status, "captured");
     }
@@ -66,13 +69,7 @@ for (const target of targets) {
       const order = await shop.settled((await shop.place(buyer)).body.id);
       assert.equal(order.status, "confirmed");
       await eventually(async () => await shop.redemption(order.id) === "committed", "coupon committed");
-      assert.deepEqual(
-        await shop.inventory.stockLevel(paid.id).then(({ onHand, reserved }) => ({ onHand, reserved })),
-        {
-          onHand: 7,
-          reserved: 0,
-        },
-      );
+      assert.deepEqual(await shop.stock(paid.id), { onHand: 7, reserved: 0 });
       assert.equal((await shop.discount.coupon(coupon.id)).used, 1);
       const payment = await shop.payments.payment(order.id);
       assert.equal(payment.status, "captured");
@@ -118,8 +115,7 @@ for (const target of targets) {
       await shop.restartOrder();
       const order = await shop.settled(placed.body.id);
       assert.equal(order.status, "confirmed");
-      const { onHand, reserved } = await shop.inventory.stockLevel(product.id);
-      assert.deepEqual({ onHand, reserved }, { onHand: 3, reserved: 0 }, "the stock was committed");
+      assert.deepEqual(await shop.stock(product.id), { onHand: 3, reserved: 0 }, "the stock was committed");
       assert.equal((await shop.payments.payment(order.id)).status, "captured");
     } finally {
       await shop.close();
@@ -140,10 +136,6 @@ for (const target of targets) {
       amqpUrl: realBroker(target.name),
       inventoryEnv: { RESERVATION_TTL_SECONDS: "1", RESERVATION_SWEEP_SECONDS: "3600" },
     });
-    const stock = async (productId: string) => {
-      const { onHand, reserved } = await shop.inventory.stockLevel(productId);
-      return { onHand, reserved };
-    };
     /** Places the order; the order service goes away as the payment is answered, for longer than the reservation lasts. */
     const paidWhileAway = async (customer: Awaited<ReturnType<typeof shop.customer>>) => {
       const stopped = Promise.withResolvers<void>();
@@ -167,10 +159,10 @@ for (const target of targets) {
       await shop.inventory.setOnHand(product.id, 3);
 
       const lucky = await paidWhileAway(await shop.customer([{ productId: product.id, quantity: 1 }]));
-      assert.deepEqual(await stock(product.id), { onHand: 3, reserved: 0 }, "expired: nothing held");
+      assert.deepEqual(await shop.stock(product.id), { onHand: 3, reserved: 0 }, "expired: nothing held");
       await shop.restartOrder();
       assert.equal((await shop.settled(lucky)).status, "confirmed", "its unit was still there");
-      assert.deepEqual(await stock(product.id), { onHand: 2, reserved: 0 });
+      assert.deepEqual(await shop.stock(product.id), { onHand: 2, reserved: 0 });
       assert.equal((await shop.payments.payment(lucky)).status, "captured");
 
       const coupon = await shop.discount.createCoupon({
@@ -193,7 +185,7 @@ for (const target of targets) {
       await eventually(async () => await shop.redemption(unlucky) === "released", "the coupon released");
       assert.equal((await shop.discount.coupon(coupon.id)).used, 0);
       assert.deepEqual(
-        await stock(product.id),
+        await shop.stock(product.id),
         { onHand: 2, reserved: 2 },
         "the other order keeps its units",
       );

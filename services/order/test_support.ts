@@ -291,6 +291,11 @@ export async function startCheckout(options: CheckoutOptions) {
       inventory: inventory.inventory,
       payments: payment.payments,
       discount: discount.discount,
+      /** The product's units on hand and reserved. */
+      async stock(productId: string) {
+        const { onHand, reserved } = await inventory.inventory.stockLevel(productId);
+        return { onHand, reserved };
+      },
       get orderUrl() {
         return instance!.server.url;
       },
