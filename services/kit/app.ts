@@ -4,7 +4,7 @@
  */
 import { OpenAPIHono, z } from "@hono/zod-openapi";
 import type { Hook } from "@hono/zod-openapi";
-import type { Context } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import { requestId } from "hono/request-id";
@@ -14,6 +14,7 @@ import { describeError, type Logger } from "./log.ts";
 import { type FieldError, ProblemError, problemResponse } from "./problem.ts";
 import { withTimeout } from "./schedule.ts";
 import { inSpan } from "./trace_context.ts";
+import { findUnstorableText, storableInput, unstorableReason } from "./text_rule.ts";
 import { fieldErrors } from "./validation.ts";
 
 export type AppEnv = { Variables: { requestId: string; principal?: Principal } };
@@ -40,17 +41,31 @@ export interface AppOptions {
   readiness?: Record<string, ReadinessCheck>;
   /** When given, a Bearer token on any request is verified and its principal put on the context. */
   verifyToken?: TokenVerifier;
+  /**
+   * How a request whose text breaks the kit's rule is refused, where a protocol fixes the shape of its
+   * errors (OAuth's token endpoint); undefined answers the usual 400 validation problem.
+   */
+  invalidInput?: (c: Context<AppEnv>, errors: FieldError[]) => ProblemError | undefined;
+}
+
+function validationProblem(errors: FieldError[]): ProblemError {
+  return new ProblemError({
+    status: 400,
+    kind: "validation",
+    title: "Invalid request",
+    detail: "one or more fields are invalid",
+    errors,
+  });
 }
 
 const validationHook: Hook<unknown, AppEnv, string, unknown> = (result) => {
-  if (!result.success) {
-    throw new ProblemError({
-      status: 400,
-      kind: "validation",
-      title: "Invalid request",
-      detail: "one or more fields are invalid",
-      errors: fieldErrors(result.error, result.target),
-    });
+  if (!result.success) throw validationProblem(fieldErrors(result.error, result.target));
+  // Headers are not seen by the kit's text rule until a route declares and parses them.
+  if (result.target === "header") {
+    const field = findUnstorableText(result.data);
+    if (field !== undefined) {
+      throw validationProblem([{ field: `header.${field}`, reason: unstorableReason }]);
+    }
   }
 };
 
@@ -76,18 +91,26 @@ export function createApp(options: AppOptions): App {
   app.use(bodyLimit({
     maxSize: options.bodyLimitBytes,
     onError: () => {
-      throw new ProblemError({
-        status: 413,
-        kind: "body-too-large",
-        detail: `the request body is larger than ${options.bodyLimitBytes} bytes`,
-      });
+      throw tooLarge(options.bodyLimitBytes);
     },
   }));
+  app.use(utf8Bodies);
+  app.use(storableInput(
+    (path, segment) => parameterAt(app, path, segment),
+    (c, errors) => {
+      throw options.invalidInput?.(c, errors) ?? validationProblem(errors);
+    },
+  ));
   if (options.verifyToken) app.use(authenticate(options.verifyToken));
+  app.use(noStoreWhenSignedIn);
 
-  app.onError((error, c) => respondToError(error, c, logger));
+  app.onError((error, c) => respondToError(error, c, logger, options.bodyLimitBytes));
   app.notFound((c) => {
     const allowed = allowedMethods(app, c.req.path);
+    // OPTIONS asks what the resource allows (RFC 9110 §9.3.7); CORS preflights are the edge's.
+    if (allowed.length > 0 && c.req.method === "OPTIONS") {
+      return c.body(null, 204, { allow: [...allowed, "OPTIONS"].join(", ") });
+    }
     if (allowed.length > 0) {
       return problemResponse(c, {
         status: 405,
@@ -121,8 +144,10 @@ export function openApiDocument(app: App, options: Pick<AppOptions, "title" | "v
   });
 }
 
-function respondToError(error: Error, c: Context<AppEnv>, logger: Logger): Response {
+function respondToError(error: Error, c: Context<AppEnv>, logger: Logger, bodyLimitBytes: number): Response {
   if (error instanceof ProblemError) return problemResponse(c, error.problem);
+  // A streamed body over the limit fails whatever reads it first.
+  if (error.name === "BodyLimitError") return problemResponse(c, tooLarge(bodyLimitBytes).problem);
   if (error instanceof HTTPException) {
     const status = error.status as ContentfulStatusCode;
     const malformed = status === 400 && /malformed/i.test(error.message);
@@ -144,6 +169,37 @@ function respondToError(error: Error, c: Context<AppEnv>, logger: Logger): Respo
   });
 }
 
+/**
+ * An answer made for a signed-in caller is theirs (their orders, their basket) or for admins only, so
+ * no cache, the browser's included, may keep it unless its route chose a policy of its own (publicCache
+ * marks public data fetched with a token `private, no-store` itself; problem documents are no-store).
+ */
+const noStoreWhenSignedIn: MiddlewareHandler<AppEnv> = async (c, next) => {
+  await next();
+  if (c.get("principal") && !c.res.headers.has("cache-control")) c.header("cache-control", "no-store");
+};
+
+function tooLarge(bodyLimitBytes: number): ProblemError {
+  return new ProblemError({
+    status: 413,
+    kind: "body-too-large",
+    detail: `the request body is larger than ${bodyLimitBytes} bytes`,
+  });
+}
+
+/** Bodies are read as UTF-8 (JSON requires it, RFC 8259); one declared in another charset would be misread. */
+const utf8Bodies: MiddlewareHandler = async (c, next) => {
+  const charset = /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(c.req.header("content-type") ?? "")?.[1];
+  if (charset && !/^(utf-8|us-ascii)$/i.test(charset)) {
+    throw new ProblemError({
+      status: 415,
+      kind: "unsupported-charset",
+      detail: `the body is declared as ${charset}; send it as UTF-8`,
+    });
+  }
+  await next();
+};
+
 async function runReadiness(checks: Record<string, ReadinessCheck>, logger: Logger) {
   const entries = await Promise.all(
     Object.entries(checks).map(async ([name, check]) => {
@@ -159,20 +215,44 @@ async function runReadiness(checks: Record<string, ReadinessCheck>, logger: Logg
   return Object.fromEntries(entries);
 }
 
-const routePatterns = new WeakMap<App, { method: string; pattern: RegExp }[]>();
+interface RoutePattern {
+  method: string;
+  pattern: RegExp;
+  /** The parameter name at each path segment, where the route has one. */
+  parameters: (string | undefined)[];
+}
 
-/** The methods that some route accepts at this path, for 405 answers and their `Allow` header. */
-function allowedMethods(app: App, path: string): string[] {
+const routePatterns = new WeakMap<App, RoutePattern[]>();
+
+function patternsOf(app: App): RoutePattern[] {
   let patterns = routePatterns.get(app);
   if (!patterns) {
     patterns = app.routes
       .filter((route) => route.method !== "ALL")
-      .map((route) => ({ method: route.method, pattern: pathPattern(route.path) }));
+      .map((route) => ({
+        method: route.method,
+        pattern: pathPattern(route.path),
+        parameters: route.path.split("/").map((segment) =>
+          segment.startsWith(":") ? segment.slice(1) : undefined
+        ),
+      }));
     routePatterns.set(app, patterns);
   }
-  const methods = new Set(patterns.filter(({ pattern }) => pattern.test(path)).map(({ method }) => method));
+  return patterns;
+}
+
+/** The methods that some route accepts at this path, for 405 answers and their `Allow` header. */
+function allowedMethods(app: App, path: string): string[] {
+  const matching = patternsOf(app).filter(({ pattern }) => pattern.test(path));
+  const methods = new Set(matching.map(({ method }) => method));
   if (methods.has("GET")) methods.add("HEAD");
   return [...methods].sort();
+}
+
+/** The name of the route parameter that a segment of this path fills, if any route has one there. */
+function parameterAt(app: App, path: string, segment: number): string | undefined {
+  return patternsOf(app).find(({ pattern, parameters }) => pattern.test(path) && parameters[segment])
+    ?.parameters[segment];
 }
 
 function pathPattern(routePath: string): RegExp {
@@ -184,7 +264,7 @@ function pathPattern(routePath: string): RegExp {
       return segment.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
     })
     .join("/");
-  return new RegExp(`^${escaped}/?$`);
+  return new RegExp(`^${escaped}$`);
 }
 
 export { z };

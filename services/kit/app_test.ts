@@ -163,3 +163,78 @@ Deno.test("the OpenAPI document describes the routes", async () => {
   assert.ok(document.paths["/things/{id}"].post);
   assert.ok(document.components.schemas.Problem);
 });
+
+Deno.test("text a store cannot keep is refused wherever it comes in, naming the place", async () => {
+  const { app } = await testApp();
+  const fieldOf = async (path: string, init: RequestInit) => {
+    const response = await app.request(path, init);
+    assert.equal(response.status, 400, path);
+    const problem = await response.json();
+    assert.equal(problem.type, "urn:multishop:problem:validation");
+    return problem.errors[0];
+  };
+  assert.deepEqual(await fieldOf("/things/1%00", post(JSON.stringify({ count: 1 }))), {
+    field: "path.id",
+    reason: "must not contain control characters or lone surrogates",
+  });
+  assert.equal((await fieldOf("/things/1?mode=%00", post(JSON.stringify({ count: 1 })))).field, "query.mode");
+  assert.equal(
+    (await fieldOf("/things/1", post('{"count":1,"note":{"text":"a\\u0000b"}}'))).field,
+    "note.text",
+  );
+  assert.equal((await fieldOf("/things/1", post('{"count":1,"lone":"\\ud800"}'))).field, "lone");
+  assert.equal((await fieldOf("/things/1", post('{"count":1,"bell":"\\u0007"}'))).field, "bell");
+  const form = { "content-type": "application/x-www-form-urlencoded" };
+  assert.equal((await fieldOf("/things/1", post("username=x%00", form))).field, "username");
+});
+
+Deno.test("line breaks and tabs pass the kit's rule; each field's schema decides on them", async () => {
+  const { app } = await testApp();
+  const response = await app.request("/things/1", post('{"count":1,"extra":"two\\nlines\\tand a tab"}'));
+  assert.equal(response.status, 400);
+  assert.deepEqual((await response.json()).errors, [{ field: "extra", reason: "is not a known field" }]);
+  const valid = await app.request("/things/1", post('{\n\t"count": 3\r\n}'));
+  assert.equal(valid.status, 200);
+});
+
+Deno.test("a body in a charset other than UTF-8 answers 415", async () => {
+  const { app } = await testApp();
+  const response = await app.request(
+    "/things/1",
+    post(JSON.stringify({ count: 1 }), { "content-type": "application/json; charset=utf-16" }),
+  );
+  assert.equal(response.status, 415);
+  assert.equal((await response.json()).type, "urn:multishop:problem:unsupported-charset");
+  const utf8 = await app.request(
+    "/things/1",
+    post(JSON.stringify({ count: 1 }), { "content-type": "application/json; charset=UTF-8" }),
+  );
+  assert.equal(utf8.status, 200);
+});
+
+Deno.test("OPTIONS answers what the resource allows; a trailing slash is another resource", async () => {
+  const { app } = await testApp();
+  const options = await app.request("/things/7", { method: "OPTIONS" });
+  assert.equal(options.status, 204);
+  assert.equal(options.headers.get("allow"), "POST, OPTIONS");
+  const slashed = await app.request("/things/7/", post(JSON.stringify({ count: 1 })));
+  assert.equal(slashed.status, 404);
+  assert.equal(slashed.headers.get("allow"), null);
+});
+
+Deno.test("a streamed body over the limit answers 413 without an error in the log", async () => {
+  const { app, logger } = await testApp();
+  const chunks = new ReadableStream({
+    start(controller) {
+      controller.enqueue(new TextEncoder().encode(`{"count":1,"pad":"${"x".repeat(2048)}"}`));
+      controller.close();
+    },
+  });
+  const response = await app.request("/things/1", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: chunks,
+  });
+  assert.equal(response.status, 413);
+  assert.equal(logger.lines.filter((line) => line.level === "error").length, 0);
+});

@@ -32,6 +32,18 @@ export function jsonBody<T extends z.ZodType>(schema: T) {
   return { required: true, content: { "application/json": { schema } } };
 }
 
+/**
+ * The body of a PATCH: the fields to change, at least one, so that an empty request (no body, or `{}`)
+ * answers 400 and changes nothing, not even `updatedAt`.
+ */
+export function patchOf<T extends z.ZodObject>(schema: T) {
+  return schema.partial().refine(
+    (fields) => Object.keys(fields).length > 0,
+    "must name at least one field to change",
+  )
+    .openapi({ minProperties: 1 });
+}
+
 /** Control characters, a line break or tab aside; lone surrogates cannot be stored as given. */
 const multilineForbidden = /(?![\n\t])[\p{Cc}\p{Cs}]/u;
 /** A one-line field refuses line breaks and tabs too. */

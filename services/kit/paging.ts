@@ -5,7 +5,12 @@ import { ProblemError } from "./problem.ts";
 
 export const pagingQuery = {
   limit: z.coerce.number().int().min(1).max(100).default(20).openapi({ description: "page size, 1 to 100" }),
-  cursor: z.string().max(500).optional().openapi({ description: "the nextCursor of the previous page" }),
+  // Cursors are base64url (encodeCursor), so anything else is refused before it is decoded.
+  cursor: z.string().max(500).regex(/^[A-Za-z0-9_-]+$/, "is not a cursor from this list").optional()
+    .openapi({
+      description: "opaque: the `nextCursor` of the previous page of the same list (same filters and " +
+        "sort), as it was returned",
+    }),
 };
 
 export function encodeCursor(position: unknown): string {

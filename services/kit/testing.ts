@@ -11,7 +11,17 @@ import type { App } from "./app.ts";
 import { type TokenVerifier, tokenVerifier } from "./auth.ts";
 import { startEmbeddedPostgres } from "./embedded_postgres.ts";
 import type { Logger } from "./log.ts";
-import { connectRabbitMq, type MessageBus, retryQueueName } from "./messaging/mod.ts";
+import type { z } from "zod";
+import {
+  connectRabbitMq,
+  createInProcessBus,
+  type EventPublisher,
+  type EventSubscriber,
+  type MessageBus,
+  MessagingUnavailableError,
+  type PublishOptions,
+  retryQueueName,
+} from "./messaging/mod.ts";
 import { dropDatabase, ensureDatabase } from "./postgres.ts";
 import { serveApp } from "./serve.ts";
 
@@ -299,4 +309,102 @@ export async function testRabbitMq(
       await connection.close();
     },
   };
+}
+
+/** A broker that a test can take away from the publisher, and the consumer's side of it. */
+export interface CuttableBus {
+  publisher: EventPublisher;
+  subscriber: EventSubscriber;
+  /** A queue name of this run only. */
+  queue(name: string): string;
+  /** Takes the broker away from the publisher until `restore`. */
+  cut(): void;
+  restore(): void;
+  cleanUp(): Promise<void>;
+}
+
+export interface CuttableBusTarget {
+  name: string;
+  skip?: string;
+  open(): Promise<CuttableBus>;
+}
+
+/**
+ * The in-process bus behind a publisher that refuses while "the broker is away", and RabbitMQ on an
+ * exchange of the run's own, which the publisher reaches through a TCP proxy that `cut` closes (the
+ * consumer connects directly). For tests of what survives a broker outage.
+ */
+export async function cuttableBusTargets(logger: Logger): Promise<CuttableBusTarget[]> {
+  const rabbit = await amqpTarget();
+  const inProcess: CuttableBusTarget = {
+    name: "in-process bus",
+    open() {
+      const bus = createInProcessBus({ logger });
+      let away = false;
+      return Promise.resolve({
+        publisher: {
+          publish<S extends z.ZodType>(
+            type: string,
+            schema: S,
+            payload: z.input<S>,
+            options?: PublishOptions,
+          ) {
+            if (away) return Promise.reject(new MessagingUnavailableError("the broker is away (simulated)"));
+            return bus.publish(type, schema, payload, options);
+          },
+          ping: () => bus.ping(),
+          close: () => bus.close(),
+        },
+        subscriber: bus,
+        queue: (name) => name,
+        cut: () => away = true,
+        restore: () => away = false,
+        cleanUp: () => bus.close(),
+      });
+    },
+  };
+  const rabbitMq: CuttableBusTarget = {
+    name: "RabbitMQ",
+    skip: rabbit.skip,
+    async open() {
+      const url = rabbit.url();
+      const run = crypto.randomUUID().slice(0, 8);
+      const exchange = `multishop.test.${run}`;
+      const proxy = await startTcpProxy(url, 5672);
+      const publisher = await connectRabbitMq(proxy.url, {
+        logger,
+        exchange,
+        reconnectDelayMs: { initial: 20, max: 200 },
+      });
+      // No retries: no delay queues are left to remove.
+      const consumer = await connectRabbitMq(url, { logger, exchange, retryDelaysMs: [] });
+      const queues = new Set<string>();
+      return {
+        publisher,
+        subscriber: consumer,
+        queue(name) {
+          const queue = `test.${name}.${run}`;
+          queues.add(queue);
+          return queue;
+        },
+        cut: () => proxy.cut(),
+        restore: () => proxy.restore(),
+        async cleanUp() {
+          await publisher.close();
+          await consumer.close();
+          await proxy.close();
+          const connection = await connect(url);
+          const channel = await connection.createChannel();
+          for (const queue of queues) {
+            await channel.deleteQueue(queue);
+            await channel.deleteQueue(`${queue}.dead`);
+          }
+          await channel.deleteExchange(exchange);
+          await channel.deleteExchange(`${exchange}.dead`);
+          await connection.close();
+        },
+      };
+    },
+  };
+  return [inProcess, rabbitMq];
 }

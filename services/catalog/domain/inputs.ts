@@ -3,6 +3,7 @@
  * no client object ever becomes a query (`{"$gt": ""}` is just an invalid string). No I/O.
  */
 import { z } from "@hono/zod-openapi";
+import { patchOf } from "@multishop/kit/openapi";
 import { pagingQuery } from "@multishop/kit/paging";
 import { slugPattern } from "./text.ts";
 
@@ -29,7 +30,7 @@ export const categoryInput = z.strictObject({
   sortOrder: categoryShape.sortOrder.default(0),
 }).openapi("CategoryInput");
 
-export const categoryPatch = z.strictObject(categoryShape).partial().openapi("CategoryPatch");
+export const categoryPatch = patchOf(z.strictObject(categoryShape)).openapi("CategoryPatch");
 
 const brandShape = { name: name(80), slug: slug.optional(), logo: imageUrl.nullable() };
 
@@ -37,7 +38,7 @@ export const brandInput = z.strictObject({ ...brandShape, logo: brandShape.logo.
   "BrandInput",
 );
 
-export const brandPatch = z.strictObject(brandShape).partial().openapi("BrandPatch");
+export const brandPatch = patchOf(z.strictObject(brandShape)).openapi("BrandPatch");
 
 export const moneySchema = z.strictObject({
   amount: z.number().int("is in minor units (cents)").min(0).max(100_000_000),
@@ -67,7 +68,7 @@ export const productInput = z.strictObject({
   status: productShape.status.default("draft"),
 }).openapi("ProductInput");
 
-export const productPatch = z.strictObject(productShape).partial().openapi("ProductPatch");
+export const productPatch = patchOf(z.strictObject(productShape)).openapi("ProductPatch");
 
 export type CategoryInput = z.infer<typeof categoryInput>;
 export type BrandInput = z.infer<typeof brandInput>;
