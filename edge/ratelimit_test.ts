@@ -1,10 +1,24 @@
 /**
  * Rate limiting in workerd: the Durable Object token buckets behind every route, their headers and
- * their keys. Under Miniflare the client address reaches the Worker as CF-Connecting-IP, taken from the
- * socket unless the client sent one itself; the tests send it to act as several clients.
+ * their keys. A client is its connection's address (local.ts's front sets CF-Connecting-IP from it,
+ * whatever the client sent), so the tests act as several clients by connecting from several loopback
+ * addresses.
  */
 import assert from "node:assert/strict";
 import { startEdgeFixture } from "./test_support.ts";
+
+/** Connections from their own loopback addresses (127.0.0.0/8 is all loopback on Linux). */
+function clientsFrom() {
+  const opened: Deno.HttpClient[] = [];
+  return {
+    connect(localAddress: string): Deno.HttpClient {
+      const client = Deno.createHttpClient({ localAddress });
+      opened.push(client);
+      return client;
+    },
+    closeAll: () => opened.forEach((client) => client.close()),
+  };
+}
 
 // Slow refills so that nothing comes back during a test, except contact, which refills within 50 ms for
 // the refill step.
@@ -20,19 +34,20 @@ const problemType = "urn:multishop:problem:rate-limited";
 Deno.test("rate limits in workerd", async (t) => {
   const fixture = await startEdgeFixture({ RATE_LIMITS: JSON.stringify(smallLimits) });
   const { edge, tokens } = fixture;
-  let clients = 0;
-  /** A client address of its own, so that each step starts with full buckets. */
-  const newClient = () => `198.51.100.${++clients}`;
+  const clients = clientsFrom();
+  let count = 0;
+  /** A client with an address of its own, so that each step starts with full buckets. */
+  const newClient = () => clients.connect(`127.0.1.${++count}`);
   const call = async (path: string, { ip, token, method = "GET" }: {
-    ip: string;
+    ip: Deno.HttpClient;
     token?: string;
     method?: string;
   }) => {
-    const headers: Record<string, string> = { "cf-connecting-ip": ip };
+    const headers: Record<string, string> = {};
     if (token) headers.authorization = `Bearer ${token}`;
     const body = method === "GET" ? undefined : "{}";
     if (body) headers["content-type"] = "application/json";
-    const response = await fetch(`${edge.url}${path}`, { method, headers, body });
+    const response = await fetch(`${edge.url}${path}`, { client: ip, method, headers, body });
     await response.body?.cancel();
     return response;
   };
@@ -49,7 +64,7 @@ Deno.test("rate limits in workerd", async (t) => {
         assert.equal(response.headers.get("retry-after"), null);
       }
       const before = upstreamCalls();
-      const refused = await fetch(`${edge.url}/v1/products?n=4`, { headers: { "cf-connecting-ip": ip } });
+      const refused = await fetch(`${edge.url}/v1/products?n=4`, { client: ip });
       assert.equal(refused.status, 429);
       assert.equal(refused.headers.get("content-type"), "application/problem+json");
       assert.equal(refused.headers.get("retry-after"), "10000");
@@ -168,32 +183,77 @@ Deno.test("rate limits in workerd", async (t) => {
       assert.equal(refilled.headers.get("ratelimit"), '"contact";r=0;t=1');
     });
   } finally {
+    clients.closeAll();
     await fixture.close();
   }
 });
 
-Deno.test("with the default limits the 11th rapid sign-in from one address is refused", async () => {
+Deno.test("sign-in limits hold against addresses a client claims for itself", async (t) => {
   const fixture = await startEdgeFixture();
-  try {
-    // No CF-Connecting-IP from the client: Miniflare sets it from the socket, as Cloudflare would.
-    const signIn = () =>
-      fetch(`${fixture.edge.url}/oauth/token`, {
-        method: "POST",
-        headers: { "content-type": "application/x-www-form-urlencoded" },
-        body: "grant_type=password&client_id=storefront&username=demo&password=wrong",
-      });
+  const clients = clientsFrom();
+  let claimed = 0;
+  const signIn = (client: Deno.HttpClient, headers: Record<string, string> = {}) =>
+    fetch(`${fixture.edge.url}/oauth/token`, {
+      client,
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded", ...headers },
+      body: "grant_type=password&client_id=storefront&username=demo&password=wrong",
+    });
+  /** Ten sign-ins pass, the eleventh is refused by the edge. */
+  const exhaust = async (client: Deno.HttpClient, claims: () => Record<string, string> = () => ({})) => {
     for (let n = 1; n <= 10; n++) {
-      const response = await signIn();
+      const response = await signIn(client, claims());
       await response.body?.cancel();
       assert.equal(response.status, 200, `sign-in ${n}`);
     }
-    assert.equal(fixture.identity.seen.length, 10);
-    const refused = await signIn();
+    const before = fixture.identity.seen.length;
+    const refused = await signIn(client, claims());
     assert.equal(refused.status, 429);
     assert.equal(refused.headers.get("ratelimit-policy"), '"login";q=10;w=60');
     assert.match(refused.headers.get("retry-after") ?? "", /^[1-6]$/, "a token comes back every 6 seconds");
     assert.equal((await refused.json()).type, problemType);
-    assert.equal(fixture.identity.seen.length, 10, "identity never saw the 11th");
+    assert.equal(fixture.identity.seen.length, before, "identity never saw the 11th");
+  };
+
+  try {
+    await t.step("the 11th sign-in from one connection address is refused whatever it claims", async () => {
+      const spoofer = clients.connect("127.0.0.2");
+      await exhaust(spoofer, () => {
+        const address = `198.51.100.${++claimed}`;
+        return { "cf-connecting-ip": address, "x-forwarded-for": address, "x-real-ip": address };
+      });
+      const forwarded = fixture.identity.seen.at(-1)!.headers.get("x-forwarded-for");
+      assert.equal(forwarded, "127.0.0.2", "upstreams are told the address the edge trusts");
+    });
+
+    await t.step("a client at another address has a bucket of its own", async () => {
+      await exhaust(clients.connect("127.0.0.3"));
+    });
+  } finally {
+    clients.closeAll();
+    await fixture.close();
+  }
+});
+
+Deno.test("TRUSTED_CLIENT_IP_HEADER: the address the operator's proxy writes is the client's", async () => {
+  const fixture = await startEdgeFixture({ TRUSTED_CLIENT_IP_HEADER: "X-Real-IP" });
+  const signIn = async (headers: Record<string, string>) => {
+    const response = await fetch(`${fixture.edge.url}/oauth/token`, { method: "POST", headers, body: "" });
+    await response.body?.cancel();
+    return response.status;
+  };
+  try {
+    for (let n = 1; n <= 10; n++) {
+      assert.equal(await signIn({ "x-real-ip": "203.0.113.1" }), 200, `sign-in ${n}`);
+    }
+    assert.equal(await signIn({ "x-real-ip": "203.0.113.1" }), 429);
+    assert.equal(await signIn({ "x-real-ip": "203.0.113.2" }), 200, "another client behind the same proxy");
+    assert.equal(fixture.identity.seen.at(-1)!.headers.get("x-forwarded-for"), "203.0.113.2");
+    // A proxy that appends to the header (as to X-Forwarded-For) adds the address it saw last.
+    assert.equal(await signIn({ "x-real-ip": "203.0.113.2, 203.0.113.1" }), 429);
+    // Without the header the request did not come through the proxy: the connection is the client.
+    assert.equal(await signIn({}), 200);
+    assert.equal(fixture.identity.seen.at(-1)!.headers.get("x-forwarded-for"), "127.0.0.1");
   } finally {
     await fixture.close();
   }

@@ -135,25 +135,42 @@ Deno.test("edge circuit breaker in workerd", async (t) => {
   const fixture = await startEdgeFixture({ BREAKER_FAILURES: "3", BREAKER_COOLDOWN_MS: String(cooldownMs) });
   const { catalog } = fixture;
   const admin = { authorization: `Bearer ${await fixture.tokens.admin()}` };
-  // 500 is a failure for the breaker but is never retried, so one request is one attempt.
-  const get = async () => {
-    const response = await fetch(`${fixture.edge.url}/v1/brands`, { headers: admin });
+  // A POST without Idempotency-Key is never retried, so one request is one attempt.
+  const post = async () => {
+    const response = await fetch(`${fixture.edge.url}/v1/brands`, {
+      method: "POST",
+      headers: admin,
+      body: "{}",
+    });
     return { response, body: await response.json() };
   };
   const cooldown = () => new Promise((resolve) => setTimeout(resolve, cooldownMs + 100));
 
   try {
-    await t.step("opens after 3 failures in a row; then answers 503 without calling", async () => {
+    await t.step("500s, however many, never open it", async () => {
       catalog.respond = failWith(500);
       const seen = await counted(catalog, async () => {
-        for (let i = 0; i < 3; i++) assert.equal((await get()).response.status, 502);
+        for (let i = 0; i < 10; i++) {
+          const { response, body } = await post();
+          assert.equal(response.status, 502);
+          assert.equal(body.type, "urn:multishop:problem:upstream-failure");
+          assert.match(body.requestId, /^[0-9a-f-]{36}$/, "the problem names the request id that was logged");
+        }
+      });
+      assert.equal(seen.length, 10, "every request reached the upstream");
+    });
+
+    await t.step("opens after 3 answers of 503 in a row; then answers 503 without calling", async () => {
+      catalog.respond = failWith(503);
+      const seen = await counted(catalog, async () => {
+        for (let i = 0; i < 3; i++) assert.equal((await post()).response.status, 503);
       });
       assert.equal(seen.length, 3);
 
       catalog.respond = echo("catalog");
       const refused = await counted(catalog, async () => {
         for (let i = 0; i < 3; i++) {
-          const { response, body } = await get();
+          const { response, body } = await post();
           assert.equal(response.status, 503);
           assert.equal(response.headers.get("retry-after"), "1");
           assert.equal(body.type, "urn:multishop:problem:upstream-unavailable");
@@ -163,11 +180,12 @@ Deno.test("edge circuit breaker in workerd", async (t) => {
     });
 
     await t.step("after the cooldown a failed probe opens it again", async () => {
-      catalog.respond = failWith(500);
+      catalog.respond = failWith(502);
       await cooldown();
       const seen = await counted(catalog, async () => {
-        assert.equal((await get()).response.status, 502, "the probe");
-        assert.equal((await get()).response.status, 503);
+        assert.equal((await post()).response.status, 502, "the probe");
+        const { body } = await post();
+        assert.equal(body.type, "urn:multishop:problem:upstream-unavailable");
       });
       assert.equal(seen.length, 1);
     });
@@ -176,11 +194,68 @@ Deno.test("edge circuit breaker in workerd", async (t) => {
       catalog.respond = echo("catalog");
       await cooldown();
       const seen = await counted(catalog, async () => {
-        for (let i = 0; i < 3; i++) assert.equal((await get()).response.status, 200);
+        for (let i = 0; i < 3; i++) assert.equal((await post()).response.status, 200);
       });
       assert.equal(seen.length, 3);
     });
   } finally {
+    await fixture.close();
+  }
+});
+
+Deno.test("one client provoking 500s cannot make sign-in unavailable to others", async (t) => {
+  // The default breaker (5 failures, 10 s); sign-in limits high enough for one client's 100 requests.
+  const fixture = await startEdgeFixture({
+    RATE_LIMITS: JSON.stringify({
+      default: { capacity: 1000, refillPerSecond: 1 },
+      login: { capacity: 1000, refillPerSecond: 1 },
+    }),
+  });
+  const { identity } = fixture;
+  // As identity answered a NUL byte in a username before it refused them: a 500 for that request only.
+  identity.respond = (_request, seen) =>
+    seen.body.includes("%00")
+      ? new Response("Traceback: invalid byte sequence", { status: 500 })
+      : Response.json({ access_token: "token", token_type: "Bearer" });
+  const attacker = Deno.createHttpClient({ localAddress: "127.0.0.2" });
+  const customer = Deno.createHttpClient({ localAddress: "127.0.0.3" });
+  const signIn = async (client: Deno.HttpClient, username: string) => {
+    const response = await fetch(`${fixture.edge.url}/oauth/token`, {
+      client,
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: `grant_type=password&client_id=storefront&username=${username}&password=secret`,
+    });
+    return { response, body: await response.json() };
+  };
+
+  try {
+    await t.step("100 failing requests from one client; the other signs in throughout", async () => {
+      for (let n = 1; n <= 100; n++) {
+        const bad = await signIn(attacker, "x%00");
+        assert.equal(bad.response.status, 502, `bad request ${n}`);
+        assert.equal(bad.body.type, "urn:multishop:problem:upstream-failure");
+        assert.doesNotMatch(JSON.stringify(bad.body), /Traceback/);
+        if (n % 5 === 0) assert.equal((await signIn(customer, "demo")).response.status, 200, `after ${n}`);
+      }
+      assert.equal(identity.seen.length, 120, "the edge never stopped calling identity");
+    });
+
+    await t.step("a stopped identity still opens the breaker", async () => {
+      await identity.close();
+      for (let n = 1; n <= 5; n++) {
+        const { response, body } = await signIn(customer, "demo");
+        assert.equal(response.status, 502, `attempt ${n}`);
+        assert.match(body.detail, /cannot be reached/);
+      }
+      const { response, body } = await signIn(customer, "demo");
+      assert.equal(response.status, 503);
+      assert.equal(body.type, "urn:multishop:problem:upstream-unavailable");
+      assert.match(response.headers.get("retry-after") ?? "", /^([1-9]|10)$/);
+    });
+  } finally {
+    attacker.close();
+    customer.close();
     await fixture.close();
   }
 });

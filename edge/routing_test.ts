@@ -1,7 +1,7 @@
 /** The edge in workerd: routing, headers and the 401/403 matrix. */
 import assert from "node:assert/strict";
 import { exportJWK, generateKeyPair, SignJWT } from "jose";
-import { startEdgeFixture } from "./test_support.ts";
+import { echo, startEdgeFixture } from "./test_support.ts";
 
 Deno.test("edge routing, headers and access in workerd", async (t) => {
   // Every request here must reach an upstream, so the cache (tested in cache_test.ts) is off.
@@ -40,7 +40,7 @@ Deno.test("edge routing, headers and access in workerd", async (t) => {
       await missing.body?.cancel();
       const wrong = await call("/oauth/token");
       assert.equal(wrong.status, 405);
-      assert.equal(wrong.headers.get("allow"), "POST");
+      assert.equal(wrong.headers.get("allow"), "POST, OPTIONS");
       await wrong.body?.cancel();
       assert.equal(fixture.catalog.seen.length, before);
     });
@@ -62,7 +62,11 @@ Deno.test("edge routing, headers and access in workerd", async (t) => {
         seen.headers.get("traceparent")!,
         new RegExp(`^00-${traceId}-(?!00f067aa0ba902b7)[0-9a-f]{16}-01$`),
       );
-      assert.match(seen.headers.get("x-forwarded-for")!, /^203\.0\.113\.9, /);
+      assert.equal(
+        seen.headers.get("x-forwarded-for"),
+        "127.0.0.1",
+        "the connection's address, not the claim",
+      );
       assert.equal(seen.headers.get("x-forwarded-proto"), "http");
       assert.equal(seen.headers.get("x-forwarded-host"), new URL(edge.url).host);
 
@@ -268,6 +272,150 @@ Deno.test("edge routing, headers and access in workerd", async (t) => {
       const text = await response.text();
       assert.equal(response.status, 502);
       assert.doesNotMatch(text, /Traceback|secret/);
+    });
+    await t.step("OPTIONS without a preflight answers 204 with the methods the document lists", async () => {
+      const before = fixture.catalog.seen.length;
+      for (
+        const [path, allow] of [
+          ["/v1/products", "GET, HEAD, POST, OPTIONS"],
+          ["/v1/products/p-1", "GET, HEAD, PATCH, DELETE, OPTIONS"],
+          ["/v1/users/count", "GET, HEAD, OPTIONS"],
+          ["/oauth/token", "POST, OPTIONS"],
+          ["/healthz", "GET, HEAD, OPTIONS"],
+        ]
+      ) {
+        const response = await call(path, { method: "OPTIONS" });
+        assert.equal(response.status, 204, path);
+        assert.equal(response.headers.get("allow"), allow, path);
+        await response.body?.cancel();
+      }
+      const unknown = await call("/v2/nothing", { method: "OPTIONS" });
+      assert.equal(unknown.status, 404);
+      await unknown.body?.cancel();
+      const wrong = await call("/healthz", { method: "POST" });
+      assert.equal(wrong.status, 405);
+      assert.equal(wrong.headers.get("allow"), "GET, HEAD, OPTIONS");
+      await wrong.body?.cancel();
+      assert.equal(fixture.catalog.seen.length, before, "answered at the edge");
+    });
+
+    await t.step(
+      "refused before its body is read, a request still gets its answer, never a reset",
+      async () => {
+        const body = new TextEncoder().encode(JSON.stringify({ name: "x".repeat(2_000) }));
+        // As a browser or curl sends it: the head first, the body a moment later.
+        const slowBody = () =>
+          new ReadableStream<Uint8Array>({
+            async start(controller) {
+              await new Promise((resolve) => setTimeout(resolve, 5));
+              controller.enqueue(body);
+              controller.close();
+            },
+          });
+        const statuses = new Map<number, number>();
+        for (let round = 0; round < 40; round++) {
+          await Promise.all(Array.from({ length: 8 }, async () => {
+            const response = await call("/v1/categories", {
+              method: "POST",
+              headers: { "content-type": "application/json", "content-length": String(body.length) },
+              body: slowBody(),
+            });
+            await response.body?.cancel();
+            statuses.set(response.status, (statuses.get(response.status) ?? 0) + 1);
+          }));
+        }
+        assert.deepEqual([...statuses], [[401, 320]]);
+      },
+    );
+
+    await t.step(
+      "TRACE, which fetch cannot forward, answers 405 with Allow from the edge itself",
+      async () => {
+        const { hostname, port } = new URL(fixture.edge.url);
+        const connection = await Deno.connect({ hostname, port: Number(port) });
+        await connection.write(
+          new TextEncoder().encode(
+            `TRACE /v1/products HTTP/1.1\r\nHost: ${hostname}\r\nConnection: close\r\n\r\n`,
+          ),
+        );
+        const answer = new TextDecoder().decode(await new Response(connection.readable).arrayBuffer());
+        assert.match(answer, /^HTTP\/1\.1 405 /);
+        assert.match(answer, /\r\nallow: GET, HEAD, POST, OPTIONS\r\n/i);
+        assert.match(answer, /application\/problem\+json/);
+      },
+    );
+
+    await t.step("a path with a trailing slash is no resource, and the problem says which is", async () => {
+      const before = fixture.catalog.seen.length;
+      for (const path of ["/v1/products/", "/v1/products//p-1", "/oauth/token/", "/healthz/"]) {
+        const response = await call(path);
+        assert.equal(response.status, 404, path);
+        assert.equal(response.headers.get("content-type"), "application/problem+json");
+        const problem = await response.json();
+        if (path.endsWith("/")) assert.match(problem.detail, new RegExp(`try ${path.slice(0, -1)}$`));
+      }
+      assert.equal(fixture.catalog.seen.length, before);
+    });
+
+    await t.step("over-long request headers answer 431 with a problem document", async () => {
+      const response = await call("/v1/brands", { headers: { "x-long": "a".repeat(40_000) } });
+      assert.equal(response.status, 431);
+      assert.equal(response.headers.get("content-type"), "application/problem+json");
+      assert.equal((await response.json()).type, "urn:multishop:problem:headers-too-large");
+      const fits = await call("/v1/brands", { headers: { "x-long": "a".repeat(16_000) } });
+      assert.equal(fits.status, 200);
+      await fits.body?.cancel();
+    });
+
+    await t.step("personal answers without Cache-Control get no-store", async () => {
+      const customer = bearer(await tokens.customer());
+      fixture.identity.respond = () => Response.json({ id: "u-1" });
+      try {
+        const personal = await call("/v1/users/me", { headers: customer });
+        assert.equal(personal.status, 200);
+        assert.equal(personal.headers.get("cache-control"), "no-store");
+        await personal.body?.cancel();
+        const anonymous = await call("/.well-known/jwks.json");
+        assert.equal(anonymous.headers.get("cache-control"), null, "an anonymous answer is left as it is");
+        await anonymous.body?.cancel();
+      } finally {
+        fixture.identity.respond = echo("identity");
+      }
+      // An upstream that says how its answer may be cached is believed.
+      const listed = await call("/v1/brands", { headers: customer });
+      assert.equal(listed.headers.get("cache-control"), "public, max-age=60, s-maxage=300");
+      await listed.body?.cancel();
+    });
+
+    await t.step("uploads with Expect: 100-continue go through, as curl sends them", async () => {
+      const file = await Deno.makeTempFile({ suffix: ".png" });
+      await Deno.writeFile(file, new Uint8Array(2 * 1024 * 1024).fill(7));
+      const admin = await tokens.admin();
+      // Through the edge's public address, and straight to workerd: the Worker itself must not pass
+      // Expect on, whatever stands in front of it.
+      const workerd = (await edge.miniflare.ready).href.replace(/\/$/, "");
+      try {
+        for (const base of [edge.url, workerd]) {
+          const before = fixture.images.seen.length;
+          const curl = await new Deno.Command("curl", {
+            args: [
+              ...["--silent", "--show-error", "--output", "/dev/null", "--write-out", "%{http_code}"],
+              ...["--header", `authorization: Bearer ${admin}`, "--header", "expect: 100-continue"],
+              ...["--form", `file=@${file}`, `${base}/v1/images`],
+            ],
+            stdout: "piped",
+            stderr: "piped",
+          }).output();
+          assert.equal(new TextDecoder().decode(curl.stdout), "200", new TextDecoder().decode(curl.stderr));
+          const seen = fixture.images.seen.slice(before);
+          assert.equal(seen.length, 1);
+          assert.equal(seen[0].method, "POST");
+          assert.equal(seen[0].headers.get("expect"), null);
+          assert.ok(seen[0].body.length > 2 * 1024 * 1024, "the whole body arrived");
+        }
+      } finally {
+        await Deno.remove(file);
+      }
     });
   } finally {
     await fixture.close();

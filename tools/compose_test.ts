@@ -8,8 +8,9 @@ import assert from "node:assert/strict";
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { base64url } from "jose";
 import { type Document, isScalar, isSeq, parseDocument, Scalar } from "yaml";
-import { edgeConfigSchema } from "../edge/src/config.ts";
+import { type EdgeBindings, edgeConfig } from "../edge/src/config.ts";
 import { loadBasketConfig } from "../services/basket/config.ts";
 import { loadCatalogConfig } from "../services/catalog/config.ts";
 import { loadDiscountConfig } from "../services/discount/config.ts";
@@ -172,25 +173,50 @@ function checkVolumes(compose: Compose, disk: Disk): string[] {
   return problems;
 }
 
-/** Ports are "host:container" strings of numbers in range, each host port published once. */
+/** Ports are "[address:]host:container" strings of numbers in range, each host port published once. */
 function checkPorts(compose: Compose): string[] {
   const problems: string[] = [];
   const hostPorts = new Map<string, string>();
   for (const [name, service] of services(compose)) {
     for (const port of service.ports ?? []) {
-      const match = typeof port === "string" ? /^(\d+):(\d+)$/.exec(port) : null;
+      const match = typeof port === "string" ? /^(?:(\d+\.\d+\.\d+\.\d+):)?(\d+):(\d+)$/.exec(port) : null;
       if (!match) {
         problems.push(`service "${name}": port ${JSON.stringify(port)} is not a "host:container" string`);
         continue;
       }
-      for (const n of [match[1], match[2]]) {
+      for (const n of [match[2], match[3]]) {
         if (Number(n) < 1 || Number(n) > 65535) problems.push(`service "${name}": port ${n} is out of range`);
       }
-      const owner = hostPorts.get(match[1]);
-      if (owner) problems.push(`services "${owner}" and "${name}" both publish host port ${match[1]}`);
-      hostPorts.set(match[1], name);
+      const owner = hostPorts.get(match[2]);
+      if (owner) problems.push(`services "${owner}" and "${name}" both publish host port ${match[2]}`);
+      hostPorts.set(match[2], name);
     }
   }
+  return problems;
+}
+
+/**
+ * Clients reach the shop through the edge alone: a service published on the host could be called
+ * around the edge's authentication and rate limits. Only the edge is published on every interface;
+ * the infrastructure (images that are not built here) only on 127.0.0.1, for tests on the host; the
+ * services not at all.
+ */
+function checkExposure(compose: Compose): string[] {
+  const problems: string[] = [];
+  for (const [name, service] of services(compose)) {
+    const ports: string[] = (service.ports ?? []).map(String);
+    if (name === "edge") continue;
+    if (buildSpec(service)) {
+      if (ports.length > 0) {
+        problems.push(`service "${name}" publishes ${ports.join(", ")}; only the edge may`);
+      }
+    } else {
+      for (const port of ports.filter((port) => !port.startsWith("127.0.0.1:"))) {
+        problems.push(`service "${name}" publishes ${port} beyond 127.0.0.1`);
+      }
+    }
+  }
+  if (!(compose.services.edge?.ports ?? []).length) problems.push(`the edge is not published`);
   return problems;
 }
 
@@ -335,6 +361,10 @@ Deno.test("ports are unique, quoted host:container strings", () => {
   assert.deepEqual(checkPortsQuoted(composeDocument), []);
 });
 
+Deno.test("only the edge is published; the infrastructure on 127.0.0.1 only", () => {
+  assert.deepEqual(checkExposure(compose), []);
+});
+
 Deno.test("variable substitutions are well-formed", () => {
   assert.deepEqual(checkInterpolation(compose), []);
 });
@@ -430,6 +460,18 @@ Deno.test("rules catch malformed and duplicate ports", () => {
   );
 });
 
+Deno.test("rules catch a published service and infrastructure published beyond 127.0.0.1", () => {
+  assertComplains(
+    checkExposure(broken((c) => c.services.identity.ports = ["5001:5001"])),
+    /"identity" publishes 5001:5001; only the edge may/,
+  );
+  assertComplains(
+    checkExposure(broken((c) => c.services.postgres.ports = ["5432:5432"])),
+    /"postgres" publishes 5432:5432 beyond 127.0.0.1/,
+  );
+  assertComplains(checkExposure(broken((c) => delete c.services.edge.ports)), /the edge is not published/);
+});
+
 Deno.test("rules catch malformed variable substitutions", () => {
   for (const bad of ["${ADMIN_EMAIL", "${ADMIN_EMAIL:admin}", "${}", "${1X}", "cost: $5"]) {
     const problems = checkInterpolation(broken((c) => c.services.identity.environment.ADMIN_EMAIL = bad));
@@ -481,12 +523,23 @@ const configLoaders: Record<string, (env: Record<string, string>) => unknown> = 
   cargo: loadCargoConfig,
   comment: loadCommentConfig,
   dashboard: loadDashboardConfig,
-  edge: (env) => edgeConfigSchema.parse(env),
+  // As the Worker reads its variables: an empty one (an unset `${NAME:-}`) counts as left out.
+  edge: (env) => edgeConfig(env as unknown as EdgeBindings),
 };
 
 /** `${NAME:-default}` as compose would fill it with NAME unset. */
+/** Values an operator must supply (`${NAME:?message}`), as the test's stand-in for their `.env`. */
+const requiredSamples: Record<string, string> = {
+  SIGNING_KEY_ENCRYPTION_KEY: base64url.encode(new Uint8Array(32)),
+};
+
 function withDefaults(value: unknown): string {
-  return String(value).replace(/\$\{[A-Z_][A-Z0-9_]*:?-([^}]*)\}/g, "$1");
+  return String(value)
+    .replace(/\$\{[A-Z_][A-Z0-9_]*:?-([^}]*)\}/g, "$1")
+    .replace(/\$\{([A-Z_][A-Z0-9_]*):?\?[^}]*\}/g, (_, name: string) => {
+      assert.ok(requiredSamples[name], `compose requires ${name}; give the test a sample value for it`);
+      return requiredSamples[name];
+    });
 }
 
 Deno.test("each service's container environment passes that service's own configuration check", () => {

@@ -9,9 +9,9 @@ import { type Context, Hono } from "hono";
 import { checkAccess, edgeVerifier } from "./auth.ts";
 import { cachedFetch, purgeCache } from "./cache.ts";
 import { type EdgeBindings, type EdgeConfig, edgeConfig, upstreamUrl } from "./config.ts";
-import { registerDocs } from "./docs.ts";
+import { documentedMethods, registerDocs } from "./docs.ts";
 import type { ExecutionContext } from "./platform.ts";
-import { downstreamResponse, upstreamRequest } from "./proxy.ts";
+import { bodyTooLarge, downstreamResponse, upstreamRequest } from "./proxy.ts";
 import { takeToken } from "./ratelimit.ts";
 import { callUpstream, configuredPolicy } from "./resilience.ts";
 import { registerStorefront } from "./storefront.ts";
@@ -19,7 +19,13 @@ import { findRoute } from "./routes.ts";
 
 export type EdgeEnv = {
   Bindings: EdgeBindings;
-  Variables: { requestId: string; traceparent: string; config: EdgeConfig; principal?: Principal };
+  Variables: {
+    requestId: string;
+    traceparent: string;
+    config: EdgeConfig;
+    clientIp: string;
+    principal?: Principal;
+  };
 };
 
 const securityHeaders = {
@@ -32,8 +38,37 @@ const securityHeaders = {
 
 const requestIdPattern = /^[A-Za-z0-9._:-]{1,128}$/;
 
-export function clientIp(request: Request): string {
-  return request.headers.get("cf-connecting-ip") ?? "127.0.0.1";
+/**
+ * The most header bytes (names, values and their separators) the edge reads: a generous token and
+ * cookies fit many times over. Larger requests are answered 431 (RFC 6585 §5) here; far larger ones
+ * are refused before the Worker runs (see the README's known limits).
+ */
+const maxHeaderBytes = 32 * 1024;
+
+function headerBytes(headers: Headers): number {
+  let total = 0;
+  for (const [name, value] of headers) total += name.length + value.length + 4;
+  return total;
+}
+
+/**
+ * The client's address, for its rate-limit buckets and for the upstreams, from a source the deployment
+ * trusts, never from a header any client can send: the header named by TRUSTED_CLIENT_IP_HEADER, which
+ * the operator's proxy in front overwrites, else CF-Connecting-IP, the connection's address, which
+ * Cloudflare sets (and local.ts's front, self-hosted) whatever the client sent.
+ */
+export function clientIp(request: Request, config: EdgeConfig): string {
+  const trusted = config.TRUSTED_CLIENT_IP_HEADER && request.headers.get(config.TRUSTED_CLIENT_IP_HEADER);
+  // A proxy that appends to a list (X-Forwarded-For) rather than overwriting adds the address it saw
+  // last; entries before it are the client's own claims. Without the header, the request did not come
+  // through that proxy, and the connection is the client's.
+  const address = trusted ? trusted.split(",").at(-1)!.trim() : request.headers.get("cf-connecting-ip");
+  if (!address) {
+    throw new Error(
+      "the client's address is unknown: run the Worker on Cloudflare or through edge/local.ts, which set CF-Connecting-IP",
+    );
+  }
+  return address;
 }
 
 export function createEdgeApp() {
@@ -55,7 +90,16 @@ export function createEdgeApp() {
     const sent = c.req.header("x-request-id");
     c.set("requestId", sent && requestIdPattern.test(sent) ? sent : crypto.randomUUID());
     c.set("traceparent", nextTraceparent(c.req.header("traceparent") ?? null));
+    if (headerBytes(c.req.raw.headers) > maxHeaderBytes) {
+      throw new ProblemError({
+        status: 431,
+        kind: "headers-too-large",
+        title: "Request Header Fields Too Large",
+        detail: `the request's headers are larger than ${maxHeaderBytes} bytes`,
+      });
+    }
     c.set("config", edgeConfig(c.env));
+    c.set("clientIp", clientIp(c.req.raw, c.get("config")));
     const origin = c.req.header("origin");
     const corsAllowed = origin !== undefined && c.get("config").CORS_ORIGINS.includes(origin);
     if (c.req.method === "OPTIONS" && c.req.header("access-control-request-method")) {
@@ -63,7 +107,13 @@ export function createEdgeApp() {
     } else {
       await next();
     }
+    await drainUnreadBody(c.req.raw);
     const headers = c.res.headers;
+    // A signed-in caller's answer is theirs alone: unless it says how it may be cached, no browser or
+    // proxy keeps it (RFC 9111 lets them store some answers that carry no Cache-Control).
+    if (c.req.header("authorization") && !headers.has("cache-control")) {
+      headers.set("cache-control", "no-store");
+    }
     for (const [name, value] of Object.entries(securityHeaders)) {
       if (!headers.has(name)) headers.set(name, value);
     }
@@ -96,6 +146,13 @@ export function createEdgeApp() {
     await next();
   });
 
+  // OPTIONS that is not a CORS preflight asks which methods a resource allows (RFC 9110 §9.3.7).
+  app.options("*", (c) => {
+    const path = new URL(c.req.url).pathname;
+    const allowed = documentedMethods(path);
+    if (!allowed) return notFound(c, path);
+    return c.body(null, 204, { allow: allowed.join(", ") });
+  });
   app.get("/healthz", (c) => c.json({ status: "ok" }));
   app.post("/v1/edge/cache/purge", async (c) => {
     checkAccess({ kind: "role", role: "admin" }, c.get("principal"));
@@ -114,26 +171,24 @@ export function createEdgeApp() {
     const path = new URL(c.req.url).pathname;
     const match = findRoute(path, c.req.method);
     if (!("route" in match)) {
-      if (match.allowed.length > 0) {
+      // The document knows every method of a path, the edge's own included; the route table only
+      // those it forwards.
+      const allowed = documentedMethods(path) ??
+        (match.allowed.length > 0 ? [...match.allowed, "OPTIONS"] : []);
+      if (allowed.length > 0) {
         return problemResponse(c, {
           status: 405,
-          detail: `${c.req.method} is not allowed here; use ${match.allowed.join(", ")}`,
-          headers: { allow: match.allowed.join(", ") },
+          detail: `${c.req.method} is not allowed here; use ${allowed.join(", ")}`,
+          headers: { allow: allowed.join(", ") },
         });
       }
-      return problemResponse(c, { status: 404, detail: `no resource at ${path}` });
+      return notFound(c, path);
     }
     const { route } = match;
     const config = c.get("config");
 
     const length = Number(c.req.header("content-length") ?? 0);
-    if (length > config.MAX_BODY_BYTES) {
-      return problemResponse(c, {
-        status: 413,
-        kind: "body-too-large",
-        detail: `the request body is larger than ${config.MAX_BODY_BYTES} bytes`,
-      });
-    }
+    if (length > config.MAX_BODY_BYTES) return problemResponse(c, bodyTooLarge(config.MAX_BODY_BYTES));
 
     checkAccess(route.access, c.get("principal"));
     const rateHeaders = await limitRate(c, route.rateLimit);
@@ -145,10 +200,10 @@ export function createEdgeApp() {
         request: upstreamRequest(c.req.raw, upstreamUrl(config, route.upstream), {
           requestId: c.get("requestId"),
           traceparent: c.get("traceparent"),
-          clientIp: clientIp(c.req.raw),
+          clientIp: c.get("clientIp"),
         }),
         policy: configuredPolicy(config),
-      }).then((response) => downstreamResponse(response, route.upstream));
+      }).then((response) => downstreamResponse(response, route.upstream, c.get("requestId")));
     // cachedFetch itself refuses anything that may be private (a token, a cookie) and says BYPASS.
     const response = route.cache
       ? await cachedFetch(c.req.raw, {
@@ -175,7 +230,7 @@ async function limitRate(c: Context<EdgeEnv>, rateLimit: string): Promise<Record
   const perUser = principal && rateLimit === "default";
   const policyName = perUser && config.RATE_LIMITS.authenticated ? "authenticated" : rateLimit;
   const policy = config.RATE_LIMITS[policyName] ?? config.RATE_LIMITS.default;
-  const key = perUser ? `user:${principal.subject}` : `ip:${clientIp(c.req.raw)}`;
+  const key = perUser ? `user:${principal.subject}` : `ip:${c.get("clientIp")}`;
   const decision = await takeToken(c.env.RATE_LIMITER, policyName, policy, key);
   if (!decision.allowed) {
     throw new ProblemError({
@@ -186,6 +241,26 @@ async function limitRate(c: Context<EdgeEnv>, rateLimit: string): Promise<Record
     });
   }
   return decision.headers;
+}
+
+/**
+ * Reads what is left of a request body that the answer did not need (a 401, 404 or 429 given before
+ * it was read). workerd resets a connection closed with a body still arriving, and the client then
+ * gets no answer at all; bodies over the limit were refused by their Content-Length before this.
+ */
+async function drainUnreadBody(request: Request): Promise<void> {
+  if (!request.body || request.bodyUsed) return;
+  await request.body.pipeTo(new WritableStream()).catch(() => {});
+}
+
+/**
+ * No resource has a path ending in a slash (or with an empty segment): such a path is not the one
+ * without it, and is answered 404 rather than forwarded, with the path the client probably meant.
+ */
+function notFound(c: Context<EdgeEnv>, path: string): Response {
+  const trimmed = path.replace(/\/+$/, "");
+  const hint = trimmed !== path && trimmed !== "" ? `; paths do not end with a slash: try ${trimmed}` : "";
+  return problemResponse(c, { status: 404, detail: `no resource at ${path}${hint}` });
 }
 
 function preflight(origin: string | undefined, requestedHeaders: string | undefined): Response {

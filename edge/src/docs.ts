@@ -74,3 +74,38 @@ export function registerDocs(app: Hono<EdgeEnv>): void {
       "cache-control": cacheControl,
     }));
 }
+
+type PathTemplate = { segments: string[]; literals: number; methods: string[] };
+
+const httpMethods = ["get", "head", "post", "put", "patch", "delete"];
+
+const pathTemplates: PathTemplate[] = Object.entries(publicDocument.paths).map(([template, operations]) => {
+  const segments = template.split("/");
+  const methods = httpMethods.filter((method) => method in operations).map((method) => method.toUpperCase());
+  // Every GET is answered to HEAD too (Hono and the Workers runtime do so), and OPTIONS by the edge.
+  if (methods.includes("GET") && !methods.includes("HEAD")) {
+    methods.splice(methods.indexOf("GET") + 1, 0, "HEAD");
+  }
+  methods.push("OPTIONS");
+  const literals = segments.filter((segment) => !segment.startsWith("{")).length;
+  return { segments, literals, methods };
+});
+
+/**
+ * The methods the public document lists for a path (what an `Allow` header names), or undefined when
+ * it describes no such path. As OpenAPI has it, a path without parameters wins over a template that
+ * also matches (`/v1/users/count` over `/v1/users/{id}`), and so does the template with more fixed
+ * segments.
+ */
+export function documentedMethods(path: string): string[] | undefined {
+  const given = path.split("/");
+  let best: PathTemplate | undefined;
+  for (const template of pathTemplates) {
+    if (template.segments.length !== given.length) continue;
+    const matches = template.segments.every((segment, i) =>
+      segment.startsWith("{") ? given[i] !== "" : segment === given[i]
+    );
+    if (matches && (!best || template.literals > best.literals)) best = template;
+  }
+  return best?.methods;
+}

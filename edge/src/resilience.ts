@@ -13,7 +13,10 @@ import type { EdgeConfig, UpstreamName } from "./config.ts";
 import type { Route } from "./routes.ts";
 
 export interface ResiliencePolicy {
-  /** Consecutive failures (connection errors, timeouts, 5xx answers) that open an upstream's breaker. */
+  /**
+   * Consecutive failures that open an upstream's breaker: connection errors, timeouts, and 502, 503
+   * and 504 answers (see `unhealthy`).
+   */
   breakerFailures: number;
   /** How long an open breaker refuses calls before it lets one probe through. */
   breakerCooldownMs: number;
@@ -114,9 +117,9 @@ export async function callUpstream(call: UpstreamCall): Promise<Response> {
     }
     if (retry === 0) budget.request();
     outcome = await send(nextRequest(), timeoutMs);
-    breaker.record(entry, !("failure" in outcome) && outcome.response.status < 500);
+    breaker.record(entry, !unhealthy(outcome));
 
-    if (!retryable || retry >= policy.maxRetries || !transient(outcome)) {
+    if (!retryable || retry >= policy.maxRetries || !unhealthy(outcome)) {
       return settle(outcome, call.upstream);
     }
     const wait = retryDelay(retry, policy, "response" in outcome ? outcome.response.headers : undefined);
@@ -170,8 +173,14 @@ function settle(outcome: Outcome, upstream: UpstreamName): Response {
   });
 }
 
-/** Failures that another attempt may not meet: the upstream was unreachable, slow, or said so. */
-function transient(outcome: Outcome): boolean {
+/**
+ * Whether an attempt says the upstream itself is unhealthy, so that another attempt may fare better
+ * and the breaker counts it: the upstream could not be reached or did not answer in time, or it (or a
+ * proxy in front of it) said so with 502, 503 or 504. Any other answer, 500 included, came from a
+ * running upstream and concerns that one request: a client that provokes 500s (a bug to fix upstream)
+ * must not be able to open the breaker, and so stop the upstream for every other client.
+ */
+function unhealthy(outcome: Outcome): boolean {
   return "failure" in outcome || [502, 503, 504].includes(outcome.response.status);
 }
 

@@ -161,9 +161,14 @@ export function matchesPrefix(path: string, prefix: string, exact = false): bool
   return wanted.every((segment, i) => segment === "*" ? given[i] !== "" : segment === given[i]);
 }
 
-/** The entry for a request, or the methods the path allows when none covers its method. */
+/**
+ * The entry for a request, or the methods the path allows when none covers its method. A path with an
+ * empty segment (`/v1/products/`, `/v1//products`) matches none: no resource has such a path, and
+ * forwarding it would make a second URL, and a second cache entry, for the one without the slash.
+ */
 export function findRoute(path: string, method: string): { route: Route } | { allowed: string[] } {
   const allowed = new Set<string>();
+  if (path.split("/").slice(1).includes("")) return { allowed: [] };
   for (const route of routes) {
     if (!matchesPrefix(path, route.prefix, route.exact)) continue;
     if (!route.methods || route.methods.includes(method)) return { route };

@@ -205,7 +205,11 @@ async function passOn(response: Response): Promise<ProblemError> {
  * proxy tells them (502, or the upstream's 503 or 504).
  */
 async function getProduct(c: EdgeContext, id: string): Promise<unknown> {
-  const response = downstreamResponse(await get(c, "catalog", `/v1/products/${id}`), "catalog");
+  const response = downstreamResponse(
+    await get(c, "catalog", `/v1/products/${id}`),
+    "catalog",
+    c.get("requestId"),
+  );
   if (!response.ok) throw await passOn(response);
   return await response.json();
 }
