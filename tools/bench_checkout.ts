@@ -6,6 +6,7 @@
  *
  * Progress goes to stderr, the table to stdout, the numbers to .infra/bench-checkout.json.
  */
+import { base64url } from "jose";
 import { createLogger } from "@multishop/kit/log";
 import { messagingFromConfig } from "@multishop/kit/messaging";
 import { percentile } from "./bench/stats.ts";
@@ -289,6 +290,20 @@ function table(results: LevelResult[]): string {
   return lines.join("\n");
 }
 
+/** The key that seals identity's signing keys in the benchmark's shared database, made on the first run. */
+async function benchSigningKey(): Promise<string> {
+  const file = new URL("../.tools/bench-checkout-signing-key", import.meta.url);
+  try {
+    return (await Deno.readTextFile(file)).trim();
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+  const key = base64url.encode(crypto.getRandomValues(new Uint8Array(32)));
+  await Deno.mkdir(new URL("../.tools/", import.meta.url), { recursive: true });
+  await Deno.writeTextFile(file, `${key}\n`, { mode: 0o600 });
+  return key;
+}
+
 const infrastructure = requireInfrastructure();
 const runStarted = performance.now();
 const dataDir = await Deno.makeTempDir({ prefix: "bench-checkout-" });
@@ -306,6 +321,8 @@ try {
     ADMIN_USERNAME: `bench-admin-${run}`,
     ADMIN_EMAIL: `bench-admin-${run}@bench.multishop.local`,
     ADMIN_PASSWORD: crypto.randomUUID(),
+    // Identity's keys in the shared database are sealed under this key, so every run must bring the same one.
+    SIGNING_KEY_ENCRYPTION_KEY: await benchSigningKey(),
     // The edge limits every caller by address, and all of ours are 127.0.0.1: no limit may bind.
     RATE_LIMITS: JSON.stringify(Object.fromEntries(
       ["default", "authenticated", "login", "contact"].map((name) => [

@@ -153,18 +153,21 @@ export interface DemoCredentials {
   admin: { username: string; email: string; password: string; generated: boolean };
   customer: { username: string; email: string; password: string };
   clientSecrets: Record<ServiceClientName, string>;
+  /** Identity's SIGNING_KEY_ENCRYPTION_KEY: without it the signing keys in its database cannot be opened. */
+  signingKeyEncryptionKey: string;
 }
 
 interface SavedSecrets {
   adminPassword: string;
   customerPassword: string;
   clientSecrets: Record<ServiceClientName, string>;
+  signingKeyEncryptionKey: string;
 }
 
 /**
- * The demo accounts' passwords and the services' client secrets are made once per data folder and
- * kept there (never in the repository), so that every start uses the same ones. ADMIN_EMAIL and
- * ADMIN_PASSWORD win when set.
+ * The demo accounts' passwords, the services' client secrets and identity's signing-key encryption key
+ * are made once per data folder and kept there (never in the repository), so that every start uses the
+ * same ones. ADMIN_EMAIL and ADMIN_PASSWORD win when set.
  */
 export async function demoCredentials(config: ShopConfig): Promise<DemoCredentials> {
   const file = `${config.DATA_DIR}/credentials.json`;
@@ -183,6 +186,9 @@ export async function demoCredentials(config: ShopConfig): Promise<DemoCredentia
         stored.clientSecrets?.[name] ?? generatePassword(),
       ]),
     ) as Record<ServiceClientName, string>,
+    signingKeyEncryptionKey: stored.signingKeyEncryptionKey ?? base64url.encode(
+      crypto.getRandomValues(new Uint8Array(32)),
+    ),
   };
   if (JSON.stringify(saved) !== JSON.stringify(stored)) {
     await Deno.mkdir(config.DATA_DIR, { recursive: true });
@@ -202,6 +208,7 @@ export async function demoCredentials(config: ShopConfig): Promise<DemoCredentia
       password: saved.customerPassword,
     },
     clientSecrets: saved.clientSecrets,
+    signingKeyEncryptionKey: saved.signingKeyEncryptionKey,
   };
 }
 

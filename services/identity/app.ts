@@ -18,6 +18,7 @@ import { registrationSchema, rolesSchema, type User } from "./domain/users.ts";
 import type { Identity, TokenSettings } from "./identity.ts";
 import type { KeyRing } from "./keys.ts";
 import type { IdentityStore } from "./store/postgres.ts";
+import { isStorableText } from "@multishop/kit/text-rule";
 import { fieldErrors } from "@multishop/kit/validation";
 
 export interface IdentityAppDeps extends ServiceAppDeps {
@@ -93,6 +94,11 @@ export function createIdentityApp(deps: IdentityAppDeps): App {
     bodyLimitBytes: deps.bodyLimitBytes,
     readiness: deps.readiness,
     verifyToken: deps.verifyToken,
+    // OAuth fixes the shape of its errors (RFC 6749 §5.2), for text the kit refuses too.
+    invalidInput: (c, [first]) =>
+      c.req.path.startsWith("/oauth/")
+        ? new OAuthError("invalid_request", `${first.field}: ${first.reason}`)
+        : undefined,
   });
 
   app.openapi(
@@ -130,6 +136,17 @@ export function createIdentityApp(deps: IdentityAppDeps): App {
           "RFC 6749 error: invalid_request, invalid_grant, invalid_scope, ...",
         ),
         401: jsonResponse(oauthErrorSchema, "invalid_client"),
+        429: {
+          ...jsonResponse(
+            oauthErrorSchema,
+            "slow_down: too many failed passwords for this username (password grant). The username is " +
+              "locked, whether an account has it or not, for a window that grows with every further failure; " +
+              "a successful sign-in clears the count.",
+          ),
+          headers: z.object({
+            "Retry-After": z.string().openapi({ description: "seconds until the username may try again" }),
+          }),
+        },
         ...problems(413, 415),
       },
     }),
@@ -382,7 +399,7 @@ async function oauthParameters(c: Context<AppEnv>): Promise<OAuthParameters> {
   throw new OAuthError(
     "invalid_request",
     "send the parameters as application/x-www-form-urlencoded or JSON",
-    415,
+    { status: 415 },
   );
 }
 
@@ -410,10 +427,13 @@ function clientCredentials(c: Context<AppEnv>, body: OAuthParameters) {
       const decoded = atob(header.slice(6).trim());
       const colon = decoded.indexOf(":");
       if (colon > 0) {
-        return {
+        const credentials = {
           clientId: decodeURIComponent(decoded.slice(0, colon)),
           clientSecret: decodeURIComponent(decoded.slice(colon + 1)),
         };
+        if (isStorableText(credentials.clientId) && isStorableText(credentials.clientSecret)) {
+          return credentials;
+        }
       }
     } catch {
       // answered as invalid_client below

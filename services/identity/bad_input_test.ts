@@ -118,6 +118,27 @@ function tokenCases(): Case[] {
       ...form,
       authorization: "Basic %%%",
     }),
+    post(
+      "username with a NUL byte",
+      "grant_type=password&client_id=storefront&username=x%00&password=y",
+      400,
+    ),
+    post(
+      "client_id with a NUL byte",
+      JSON.stringify({ grant_type: "client_credentials", client_id: "a\u0000", client_secret: "s" }),
+      400,
+      json,
+    ),
+    post(
+      "username with a lone surrogate",
+      '{"grant_type":"password","client_id":"storefront","username":"\\ud800","password":"y"}',
+      400,
+      json,
+    ),
+    post("Basic credentials with a NUL byte", "grant_type=client_credentials", 401, {
+      ...form,
+      authorization: `Basic ${btoa("a%00b:secret")}`,
+    }),
     post("huge body", `grant_type=password&username=${huge}`, 413),
   ];
 }
@@ -136,6 +157,7 @@ function revokeCases(): Case[] {
     post("missing token", "client_id=storefront", 400),
     post("wrong content type", "token=x", 415, { "content-type": "application/xml" }),
     post("token as an array", JSON.stringify({ token: ["a"], client_id: "storefront" }), 400, json),
+    post("token with a NUL byte", "token=a%00b&client_id=storefront", 400),
   ];
 }
 
@@ -181,6 +203,8 @@ function adminCases(adminToken: string, userId: string): Case[] {
     list("forged cursor", "cursor=bm90LWEtY3Vyc29y", "query.cursor"),
     list("garbage cursor", "cursor=%E2%98%83", "query.cursor"),
     list("over-long search", `q=${"q".repeat(101)}`, "query.q"),
+    list("search with a NUL byte", "q=a%00", "query.q"),
+    roles("id with a NUL byte", "a%00", JSON.stringify({ roles: ["customer"] }), 400, "path.id"),
     {
       name: "bearer: not a JWT",
       method: "GET",

@@ -17,6 +17,7 @@ import {
   type TokenRequest,
 } from "./domain/oauth.ts";
 import { decoyPasswordHash, hashPassword, verifyPassword } from "./domain/passwords.ts";
+import { admitAttempt, type SignInThrottlePolicy } from "./domain/sign_in_throttle.ts";
 import type { Registration, Role, User } from "./domain/users.ts";
 import type { KeyRing } from "./keys.ts";
 import { DuplicateUserError, type IdentityStore } from "./store/postgres.ts";
@@ -32,6 +33,7 @@ export interface IdentityDeps {
   store: IdentityStore;
   keys: KeyRing;
   tokens: TokenSettings;
+  signInThrottle: SignInThrottlePolicy;
   clock: () => Date;
   logger: Logger;
   verifyToken: TokenVerifier;
@@ -94,11 +96,29 @@ export function createIdentity(deps: IdentityDeps) {
     };
   }
 
+  /**
+   * Failures are counted per login name, known or not, and a locked name is refused before any lookup,
+   * so that the answers and their timing are the same whether an account exists or not.
+   */
   async function passwordGrant(client: Client, username: string, password: string): Promise<TokenResponse> {
     ensureGrantAllowed(client, "password");
+    // The time is read once the name's failures are locked: an attempt that waited for the lock is
+    // judged at the moment it is decided, after the attempts before it.
+    const attempt = await store.withSignInFailures(
+      username,
+      (previous) => admitAttempt(previous, clock(), deps.signInThrottle),
+    );
+    if (!attempt.admitted) {
+      throw new OAuthError(
+        "slow_down",
+        "too many failed sign-ins with this username; wait before trying again",
+        { status: 429, retryAfterSeconds: attempt.retryAfterSeconds },
+      );
+    }
     const user = await store.findLogin(username);
     const matches = await verifyPassword(user?.passwordHash ?? await decoyPasswordHash(), password);
     if (!user || !matches) throw new OAuthError("invalid_grant", "the username or password is wrong");
+    await store.clearSignInFailures(username);
     return await userTokens(user, client.id, crypto.randomUUID());
   }
 

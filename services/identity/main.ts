@@ -13,7 +13,8 @@ import { createIdentityApp } from "./app.ts";
 import { bootstrapIdentity } from "./bootstrap.ts";
 import { type IdentityConfig, loadIdentityConfig } from "./config.ts";
 import { createIdentity } from "./identity.ts";
-import { createKeyRing } from "./keys.ts";
+import { failuresForgottenAfterSeconds } from "./domain/sign_in_throttle.ts";
+import { createKeyRing, importSealingKey } from "./keys.ts";
 import { createIdentityStore } from "./store/postgres.ts";
 
 export interface IdentityRuntime {
@@ -23,6 +24,7 @@ export interface IdentityRuntime {
 }
 
 const rotationCheckMs = 60 * 60_000;
+const signInFailureSweepMs = 60 * 60_000;
 
 export async function startIdentity(config: IdentityConfig, runtime: IdentityRuntime) {
   const { logger } = runtime;
@@ -40,13 +42,21 @@ export async function startIdentity(config: IdentityConfig, runtime: IdentityRun
     refreshTokenTtlSeconds: config.REFRESH_TOKEN_TTL_SECONDS,
   };
   const keys = createKeyRing(store, {
+    sealingKey: await importSealingKey(config.SIGNING_KEY_ENCRYPTION_KEY),
     accessTokenTtlSeconds: config.ACCESS_TOKEN_TTL_SECONDS,
     rotationDays: config.SIGNING_KEY_ROTATION_DAYS,
     activationDelaySeconds: config.SIGNING_KEY_ACTIVATION_SECONDS,
     clock,
     logger,
   });
-  await keys.ensureCurrent();
+  // A start refused here (a wrong SIGNING_KEY_ENCRYPTION_KEY) leaves no pool behind.
+  try {
+    await keys.openStoredKeys();
+    await keys.ensureCurrent();
+  } catch (error) {
+    await sql.end({ timeout: 5 });
+    throw error;
+  }
   await bootstrapIdentity(store, config, logger);
   const verifyToken = tokenVerifier({
     keys: keys.verificationKeys,
@@ -54,7 +64,12 @@ export async function startIdentity(config: IdentityConfig, runtime: IdentityRun
     audience: tokens.audience,
     clock,
   });
-  const identity = createIdentity({ store, keys, tokens, clock, logger, verifyToken });
+  const signInThrottle = {
+    lockoutAfterFailures: config.SIGN_IN_LOCKOUT_AFTER_FAILURES,
+    firstLockoutSeconds: config.SIGN_IN_FIRST_LOCKOUT_SECONDS,
+    maxLockoutSeconds: config.SIGN_IN_MAX_LOCKOUT_SECONDS,
+  };
+  const identity = createIdentity({ store, keys, tokens, signInThrottle, clock, logger, verifyToken });
   const app = createIdentityApp({
     identity,
     store,
@@ -72,13 +87,20 @@ export async function startIdentity(config: IdentityConfig, runtime: IdentityRun
         logger.error("signing key rotation failed", describeError(error))
       ),
   );
+  // Names tried once and never again (unknown ones above all) would otherwise pile up.
+  const signInFailureSweep = repeat(
+    signInFailureSweepMs,
+    () =>
+      store.forgetSignInFailuresBefore(new Date(clock().getTime() - failuresForgottenAfterSeconds * 1000))
+        .catch((error) => logger.error("forgetting old sign-in failures failed", describeError(error))),
+  );
   return {
     app,
     store,
     keys,
     async close() {
-      // A rotation under way finishes before the pool closes.
-      await rotation.stop();
+      // A rotation or sweep under way finishes before the pool closes.
+      await Promise.all([rotation.stop(), signInFailureSweep.stop()]);
       await sql.end({ timeout: 5 });
     },
   };

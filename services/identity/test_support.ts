@@ -1,6 +1,7 @@
 /** Starts identity for a test against one PostgreSQL target, with a clock the test can move. */
+import { base64url } from "jose";
 import { createLogger } from "@multishop/kit/log";
-import { type PostgresTarget, serveForTest } from "@multishop/kit/testing";
+import { type PostgresTarget, serveForTest, type TestDatabase } from "@multishop/kit/testing";
 import { loadIdentityConfig } from "./config.ts";
 import { startIdentity } from "./main.ts";
 
@@ -12,7 +13,33 @@ export const testServiceClient = {
 };
 export const testIssuer = "http://identity.test";
 
+/** A fresh SIGNING_KEY_ENCRYPTION_KEY, as an operator would make one. */
+export function newEncryptionKey(): string {
+  return base64url.encode(crypto.getRandomValues(new Uint8Array(32)));
+}
+
 export async function startTestIdentity(target: PostgresTarget, env: Record<string, string> = {}) {
+  const database = await target.open();
+  try {
+    const identity = await startTestIdentityOn(database, env);
+    return {
+      ...identity,
+      async close() {
+        await identity.close();
+        await database.close();
+      },
+    };
+  } catch (error) {
+    await database.close();
+    throw error;
+  }
+}
+
+/**
+ * Identity on a database the caller opened and closes, for tests that restart it on the same data.
+ * It gets an encryption key of its own unless `env` names one.
+ */
+export async function startTestIdentityOn(database: TestDatabase, env: Record<string, string> = {}) {
   let offsetMs = 0;
   const config = loadIdentityConfig({
     LOG_LEVEL: "silent",
@@ -20,9 +47,9 @@ export async function startTestIdentity(target: PostgresTarget, env: Record<stri
     ADMIN_EMAIL: testAdmin.email,
     ADMIN_PASSWORD: testAdmin.password,
     SERVICE_CLIENTS: JSON.stringify([testServiceClient]),
+    SIGNING_KEY_ENCRYPTION_KEY: newEncryptionKey(),
     ...env,
   });
-  const database = await target.open();
   const identity = await startIdentity(config, {
     postgres: database,
     logger: createLogger("identity", "silent"),
@@ -40,7 +67,6 @@ export async function startTestIdentity(target: PostgresTarget, env: Record<stri
     async close() {
       await server.close();
       await identity.close();
-      await database.close();
     },
   };
 }
@@ -82,6 +108,11 @@ export async function token(
   return { response, body: await response.json() };
 }
 
-export function passwordLogin(base: string, username: string, password: string) {
-  return token(base, { grant_type: "password", client_id: "storefront", username, password });
+export function passwordLogin(
+  base: string,
+  username: string,
+  password: string,
+  headers: Record<string, string> = {},
+) {
+  return token(base, { grant_type: "password", client_id: "storefront", username, password }, headers);
 }

@@ -10,7 +10,10 @@ export type OAuthErrorCode =
   | "unauthorized_client"
   | "unsupported_grant_type"
   | "invalid_scope"
-  | "unsupported_token_type";
+  | "unsupported_token_type"
+  // RFC 8628's code for "asking too often" at the token endpoint, answered here with 429 and
+  // Retry-After while a username is locked after failed passwords.
+  | "slow_down";
 
 /**
  * An error answered in the RFC 6749 §5.2 shape (`error`, `error_description`, as `application/json`),
@@ -20,14 +23,18 @@ export class OAuthError extends ProblemError {
   constructor(
     readonly code: OAuthErrorCode,
     readonly description: string,
-    status: 400 | 401 | 415 = code === "invalid_client" ? 401 : 400,
+    options: { status?: 400 | 401 | 415 | 429; retryAfterSeconds?: number } = {},
   ) {
+    const status = options.status ?? (code === "invalid_client" ? 401 : 400);
     super({
       status,
       kind: `oauth-${code.replaceAll("_", "-")}`,
       title: code,
       detail: description,
-      headers: status === 401 ? { "www-authenticate": 'Basic realm="multishop"' } : undefined,
+      headers: {
+        ...(status === 401 ? { "www-authenticate": 'Basic realm="multishop"' } : {}),
+        ...(options.retryAfterSeconds ? { "retry-after": String(options.retryAfterSeconds) } : {}),
+      },
       extensions: { error: code, error_description: description },
       contentType: "application/json",
     });

@@ -1,6 +1,7 @@
 /** Identity's PostgreSQL adapter: every query the service makes, and nothing else. */
-import { isUniqueViolation, type Sql } from "@multishop/kit/postgres";
+import { isUniqueViolation, type Sql, type TransactionSql } from "@multishop/kit/postgres";
 import type { Client, GrantType, RefreshTokenRecord } from "../domain/oauth.ts";
+import type { AttemptDecision, SignInFailures } from "../domain/sign_in_throttle.ts";
 import type { Role, User } from "../domain/users.ts";
 
 export interface NewUser {
@@ -17,7 +18,9 @@ export interface SigningKeyRow {
   kid: string;
   alg: string;
   publicJwk: JsonWebKey;
-  privateJwk: JsonWebKey;
+  /** The private JWK sealed under SIGNING_KEY_ENCRYPTION_KEY; null only in a row from before sealing
+   * that no start has sealed yet. */
+  sealedPrivateKey: Uint8Array<ArrayBuffer> | null;
   createdAt: Date;
   activatesAt: Date;
   retiredAt: Date | null;
@@ -236,18 +239,18 @@ export function createIdentityStore(sql: Sql) {
           kid: string;
           alg: string;
           public_jwk: JsonWebKey;
-          private_jwk: JsonWebKey;
+          private_key_sealed: Uint8Array<ArrayBuffer> | null;
           created_at: Date;
           activates_at: Date;
           retired_at: Date | null;
         }[]
-      >`select kid, alg, public_jwk, private_jwk, created_at, activates_at, retired_at
+      >`select kid, alg, public_jwk, private_key_sealed, created_at, activates_at, retired_at
         from signing_keys order by activates_at`;
       return rows.map((row) => ({
         kid: row.kid,
         alg: row.alg,
         publicJwk: row.public_jwk,
-        privateJwk: row.private_jwk,
+        sealedPrivateKey: row.private_key_sealed,
         createdAt: row.created_at,
         activatesAt: row.activates_at,
         retiredAt: row.retired_at,
@@ -256,12 +259,11 @@ export function createIdentityStore(sql: Sql) {
 
     /**
      * Adds a key that signs from `activatesAt` on, when the current key retires, and returns when it
-     * activates. With
-     * `onlyIfOlderThan`, nothing happens when the newest key is younger: two instances rotating at
-     * once make one new key.
+     * activates. With `onlyIfOlderThan`, nothing happens when the newest key is younger: two instances
+     * rotating at once make one new key.
      */
     async rotateSigningKey(
-      key: { kid: string; alg: string; publicJwk: JsonWebKey; privateJwk: JsonWebKey },
+      key: { kid: string; alg: string; publicJwk: JsonWebKey; sealedPrivateKey: Uint8Array },
       at: Date,
       activatesAt: Date,
       onlyIfOlderThan?: Date,
@@ -274,16 +276,73 @@ export function createIdentityStore(sql: Sql) {
         // The very first key has no predecessor to wait for.
         const activation = current ? activatesAt : at;
         if (current) await tx`update signing_keys set retired_at = ${activation} where kid = ${current.kid}`;
-        await tx`insert into signing_keys (kid, alg, public_jwk, private_jwk, created_at, activates_at)
-                 values (${key.kid}, ${key.alg}, ${tx.json(key.publicJwk as never)},
-                         ${tx.json(key.privateJwk as never)}, ${at}, ${activation})`;
+        await tx`insert into signing_keys (kid, alg, public_jwk, private_key_sealed, created_at, activates_at)
+                 values (${key.kid}, ${key.alg}, ${tx.json(key.publicJwk as never)}, ${key.sealedPrivateKey},
+                         ${at}, ${activation})`;
         return activation;
       });
+    },
+
+    /** Private keys stored in clear by versions before sealing (migration 003). */
+    async clearPrivateKeys(): Promise<{ kid: string; privateJwk: JsonWebKey }[]> {
+      const rows = await sql<{ kid: string; private_jwk: JsonWebKey }[]>`
+        select kid, private_jwk from signing_keys where private_jwk is not null`;
+      return rows.map((row) => ({ kid: row.kid, privateJwk: row.private_jwk }));
+    },
+
+    /** Replaces a clear private key by its sealed form; an instance that got there first wins. */
+    async storeSealedPrivateKey(kid: string, sealedPrivateKey: Uint8Array): Promise<void> {
+      await sql`update signing_keys set private_key_sealed = ${sealedPrivateKey}, private_jwk = null
+                where kid = ${kid} and private_jwk is not null`;
+    },
+
+    /**
+     * Decides a sign-in attempt on `login` with that name's failures locked, so that racing attempts
+     * are decided one after the other, and stores the failures of an admitted attempt.
+     */
+    async withSignInFailures(
+      login: string,
+      decide: (previous: SignInFailures | undefined) => AttemptDecision,
+    ): Promise<AttemptDecision> {
+      return (await sql.begin(async (tx) => {
+        // A name tried for the first time has no row to lock yet: make one that records nothing.
+        await tx`insert into sign_in_failures (login_hash, failures, last_failure_at)
+                 values (${loginHash(tx, login)}, 0, now()) on conflict do nothing`;
+        const [row] = await tx<{ failures: number; last_failure_at: Date; locked_until: Date | null }[]>`
+          select failures, last_failure_at, locked_until from sign_in_failures
+          where login_hash = ${loginHash(tx, login)} for update`;
+        const decision = decide(
+          row.failures === 0
+            ? undefined
+            : { count: row.failures, lastFailureAt: row.last_failure_at, lockedUntil: row.locked_until },
+        );
+        if (decision.admitted) {
+          await tx`update sign_in_failures
+                   set failures = ${decision.failures.count}, last_failure_at = ${decision.failures.lastFailureAt},
+                       locked_until = ${decision.failures.lockedUntil}
+                   where login_hash = ${loginHash(tx, login)}`;
+        }
+        return decision;
+      })) as AttemptDecision;
+    },
+
+    /** A successful sign-in forgets the name's failures. */
+    async clearSignInFailures(login: string): Promise<void> {
+      await sql`delete from sign_in_failures where login_hash = ${loginHash(sql, login)}`;
+    },
+
+    /** Forgets the names whose last failure is older than `before` (unknown names pile up otherwise). */
+    async forgetSignInFailuresBefore(before: Date): Promise<void> {
+      await sql`delete from sign_in_failures where last_failure_at < ${before}`;
     },
 
     ping: () => sql`select 1`,
   };
 }
+
+/** The key of a login name's failures: see migration 002. */
+const loginHash = (sql: Sql | TransactionSql, login: string) =>
+  sql`sha256(convert_to(lower(${login}), 'UTF8'))`;
 
 /** What may happen while a refresh token's row is locked; it all runs on the locking connection. */
 export interface RefreshTokenTransaction {
