@@ -107,19 +107,20 @@ class Cleanup {
 async function startBenchCatalog(): Promise<{ url: string; port: number; close(): Promise<void> }> {
   const logger = createLogger("catalog", "silent");
   const store = await createMemoryCatalogStore();
-  const { app } = await startCatalog(loadCatalogConfig({ LOG_LEVEL: "silent" }), {
+  const catalog = await startCatalog(loadCatalogConfig({ LOG_LEVEL: "silent" }), {
     store,
     events: createInProcessBus({ logger }),
     logger,
   });
   // Image URLs are only text in the product documents; nothing fetches them during the bench.
   await seedCatalog(store, { url: (slug, variant) => `http://127.0.0.1/v1/images/${slug}-${variant}.png` });
-  const server = serveApp(app, { hostname: "127.0.0.1", port: 0 });
+  const server = serveApp(catalog.app, { hostname: "127.0.0.1", port: 0 });
   return {
     url: server.url,
     port: server.port,
     async close() {
       await server.shutdown();
+      await catalog.close();
       await store.close();
     },
   };

@@ -302,6 +302,7 @@ for (const target of await basketStoreTargets()) {
       await discount.close();
       await discountDb.stop();
       await catalogServer.close();
+      await catalog.close();
       await bus.close();
     }
   });

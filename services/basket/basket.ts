@@ -57,7 +57,7 @@ export function createBasketService(deps: BasketDeps) {
     const basket = await store.get(userId);
     const coupon = basket ? await couponOf(basket) : null;
     return {
-      lines: (basket?.lines ?? []).map((line) => ({
+      lines: (basket?.lines ?? []).map(({ catalogAsOf: _, ...line }) => ({
         ...line,
         lineTotal: { amount: line.available ? line.unitPrice.amount * line.quantity : 0, currency },
       })),
@@ -143,7 +143,7 @@ export function createBasketService(deps: BasketDeps) {
     },
 
     /** After a catalog event: every basket holding the product sees its new price, name or status. */
-    async refreshProduct(update: Partial<ProductSnapshot> & { productId: string }) {
+    async refreshProduct(update: Parameters<typeof refreshProduct>[1]) {
       for (const userId of await store.basketsWithProduct(update.productId)) {
         await store.update(userId, (current) => refreshProduct(current, update, clock()));
       }

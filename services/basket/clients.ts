@@ -16,6 +16,7 @@ const catalogProduct = z.object({
   price: money,
   images: z.array(z.object({ url: z.string() })),
   status: z.enum(["draft", "active", "archived"]),
+  updatedAt: z.string(),
 });
 
 export interface Catalog {
@@ -46,6 +47,7 @@ export function catalogClient(service: ServiceClient, baseUrl: string): Catalog 
         unitPrice: product.price,
         image: product.images[0]?.url ?? null,
         available: product.status === "active",
+        catalogAsOf: product.updatedAt,
       };
     },
   };

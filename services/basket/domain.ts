@@ -14,6 +14,8 @@ export interface ProductSnapshot {
   unitPrice: Money;
   image: string | null;
   available: boolean;
+  /** RFC 3339: when the catalog's product was in this state. */
+  catalogAsOf: string;
 }
 
 // Only the quantity is read: a price or name in the body is ignored, as the catalog is the one source.
@@ -76,16 +78,20 @@ export function withCoupon(
   return { ...(current ?? emptyBasket(userId, now)), couponCode: code, updatedAt: now.toISOString() };
 }
 
-/** Brings one product's line up to date with the catalog (price, name, image, whether it is sold). */
+/**
+ * Brings one product's line up to date with the catalog (price, name, image, whether it is sold),
+ * unless the line already shows a newer state of the product: events may arrive late or twice.
+ */
 export function refreshProduct(
   current: Basket | undefined,
-  update: Partial<ProductSnapshot> & { productId: string },
+  update: Partial<ProductSnapshot> & Pick<ProductSnapshot, "productId" | "catalogAsOf">,
   now: Date,
 ): Basket | undefined {
-  if (!current?.lines.some((line) => line.productId === update.productId)) return undefined;
-  const lines = current.lines.map((
-    line,
-  ) => (line.productId === update.productId ? { ...line, ...update } : line));
+  const asOf = Date.parse(update.catalogAsOf);
+  const outdated = (line: BasketLine) =>
+    line.productId === update.productId && !(line.catalogAsOf && Date.parse(line.catalogAsOf) > asOf);
+  if (!current?.lines.some(outdated)) return undefined;
+  const lines = current.lines.map((line) => (outdated(line) ? { ...line, ...update } : line));
   return { ...current, lines, updatedAt: now.toISOString() };
 }
 

@@ -17,6 +17,7 @@ const product = (id: string, amount: number, available = true): ProductSnapshot 
   unitPrice: { amount, currency: "USD" },
   image: null,
   available,
+  catalogAsOf: "2026-11-21T09:00:00.000Z",
 });
 
 Deno.test("lines are added, changed and removed by quantity", () => {
@@ -61,11 +62,41 @@ Deno.test("a catalog change refreshes the line; other baskets are left alone", (
   const basket = withCoupon(setLine(undefined, "u1", product("a", 1000), 1, now), "u1", "WELCOME10", now);
   const repriced = refreshProduct(
     basket,
-    { productId: "a", unitPrice: { amount: 800, currency: "USD" } },
+    { productId: "a", unitPrice: { amount: 800, currency: "USD" }, catalogAsOf: "2026-11-21T09:30:00.000Z" },
     now,
   )!;
   assert.equal(repriced.lines[0].unitPrice.amount, 800);
   assert.equal(repriced.couponCode, "WELCOME10");
-  assert.equal(refreshProduct(basket, { productId: "other", available: false }, now), undefined);
-  assert.equal(refreshProduct(undefined, { productId: "a", available: false }, now), undefined);
+  const gone = { available: false, catalogAsOf: "2026-11-21T09:30:00.000Z" };
+  assert.equal(refreshProduct(basket, { productId: "other", ...gone }, now), undefined);
+  assert.equal(refreshProduct(undefined, { productId: "a", ...gone }, now), undefined);
+});
+
+Deno.test("a catalog change older than what the line shows leaves it alone; a repeat changes nothing", () => {
+  const basket = setLine(undefined, "u1", product("a", 1000), 1, now);
+  const newer = {
+    productId: "a",
+    unitPrice: { amount: 700, currency: "USD" },
+    catalogAsOf: "2026-11-21T09:40:00.000Z",
+  };
+  const older = {
+    productId: "a",
+    unitPrice: { amount: 900, currency: "USD" },
+    catalogAsOf: "2026-11-21T09:20:00.000Z",
+  };
+  const repriced = refreshProduct(basket, newer, now)!;
+  assert.equal(repriced.lines[0].unitPrice.amount, 700);
+  assert.equal(refreshProduct(repriced, older, now), undefined, "the older price stays out");
+  assert.deepEqual(refreshProduct(repriced, newer, now), repriced, "the same event again: the same basket");
+  assert.equal(
+    refreshProduct(basket, { ...older, catalogAsOf: "2026-11-21T08:00:00.000Z" }, now),
+    undefined,
+    "older than the price the customer saw when adding it",
+  );
+  const { catalogAsOf: _, ...lineStoredBefore } = basket.lines[0];
+  assert.equal(
+    refreshProduct({ ...basket, lines: [lineStoredBefore] }, older, now)?.lines[0].unitPrice.amount,
+    900,
+    "a line stored before times were kept takes any event",
+  );
 });

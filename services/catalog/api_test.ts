@@ -19,13 +19,13 @@ for (const target of await catalogStoreTargets()) {
       events.push(envelope);
       return Promise.resolve();
     });
-    const { app } = await startCatalog(loadCatalogConfig({ LOG_LEVEL: "silent" }), {
+    const catalog = await startCatalog(loadCatalogConfig({ LOG_LEVEL: "silent" }), {
       store,
       events: bus,
       logger,
       verifyToken: tokens.verifyToken,
     });
-    const server = serveForTest(app);
+    const server = serveForTest(catalog.app);
     const admin = await tokens.admin();
     const customer = await tokens.customer();
     const call = (method: string, path: string, options: CallOptions = {}) =>
@@ -389,6 +389,7 @@ for (const target of await catalogStoreTargets()) {
       });
     } finally {
       await server.close();
+      await catalog.close();
       await bus.close();
       await close();
     }

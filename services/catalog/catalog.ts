@@ -1,10 +1,7 @@
 /**
- * The catalog's use cases: the rules from domain/ applied in order against the store, and the
- * events published after each change to a product.
+ * The catalog's use cases: the rules from domain/ applied in order against the store. A change to a
+ * product is stored together with the events that announce it (events.ts), which a relay publishes.
  */
-import { catalogEvents, type CatalogEventType } from "@multishop/kit/contracts/catalog";
-import { describeError, type Logger } from "@multishop/kit/log";
-import type { EventPublisher } from "@multishop/kit/messaging";
 import { ProblemError } from "@multishop/kit/problem";
 import type { BrandInput, CategoryInput, ProductInput, ProductPatch } from "./domain/inputs.ts";
 import {
@@ -16,15 +13,19 @@ import {
   type Product,
 } from "./domain/model.ts";
 import { slugify } from "./domain/text.ts";
+import { productChanged, productCreated, productDeleted } from "./events.ts";
 import type { CatalogStore } from "./store/types.ts";
 
 export interface CatalogDeps {
   store: CatalogStore;
-  events: EventPublisher;
+  /** Called after a write that stored events, so the relay publishes them now. */
+  eventsWritten: () => void;
   clock: () => Date;
-  logger: Logger;
   currency: string;
 }
+
+/** Writes of one product that meet another write of it this many times in a row give up with 409. */
+const maxWriteAttempts = 5;
 
 const notFound = (what: string) => new ProblemError({ status: 404, detail: `no such ${what}` });
 const unprocessable = (field: string, reason: string) =>
@@ -75,27 +76,31 @@ const brandRef = (brand: Brand): BrandRef => ({ id: brand.id, name: brand.name, 
 export function createCatalog(deps: CatalogDeps) {
   const { store, clock } = deps;
 
-  async function publish<T extends CatalogEventType>(type: T, payload: unknown) {
-    try {
-      await deps.events.publish(type, catalogEvents[type], payload as never, {
-        correlationId: (payload as { productId: string }).productId,
-      });
-    } catch (error) {
-      // The change is stored; the kit's outbox serves PostgreSQL only, so the event is lost (README, Known limits).
-      deps.logger.error("event not published", { type, ...describeError(error) });
-    }
+  /**
+   * The time of a product's next change: now, but always after its previous change, even when
+   * another instance's clock is a little ahead, so that consumers can order its events by time.
+   */
+  function nextChangeOf(product: Product): Date {
+    const now = clock();
+    return now > product.updatedAt ? now : new Date(product.updatedAt.getTime() + 1);
   }
 
-  const snapshot = (product: Product) => ({
-    productId: product.id,
-    name: product.name,
-    slug: product.slug,
-    price: product.price,
-    status: product.status,
-    categoryId: product.category.id,
-    brandId: product.brand?.id ?? null,
-    image: product.images[0]?.url ?? null,
-  });
+  /**
+   * Reads the product and writes its change with `write`, which stores it only if nobody changed
+   * the product since the read (else answers false, and it all runs again from the read): the
+   * events a product's document collects then follow the order of its states.
+   */
+  async function changeProduct(id: string, write: (current: Product) => Promise<boolean>): Promise<void> {
+    for (let attempt = 1; attempt <= maxWriteAttempts; attempt++) {
+      const current = await store.products.get(id);
+      if (!current) throw notFound("product");
+      if (await write(current)) {
+        deps.eventsWritten();
+        return;
+      }
+    }
+    throw conflict("the product is being changed by someone else; try again");
+  }
 
   async function parentFor(parentId: string | null, self?: Category): Promise<void> {
     if (!parentId) return;
@@ -215,43 +220,41 @@ export function createCatalog(deps: CatalogDeps) {
         createdAt: now,
         updatedAt: now,
       };
-      await uniqueSlug(store.products.insert(product));
-      await publish("catalog.product.created", snapshot(product));
+      await uniqueSlug(store.products.insert(product, productCreated(product)));
+      deps.eventsWritten();
       return product;
     },
 
     async updateProduct(id: string, patch: ProductPatch): Promise<Product> {
-      const current = await store.products.get(id);
-      if (!current) throw notFound("product");
       if (patch.price) checkCurrency(patch.price);
       const { categoryId, brandId, ...fields } = patch;
-      const next: Product = {
-        ...current,
-        ...fields,
-        category: categoryId && categoryId !== current.category.id
-          ? await categoryOf(categoryId)
-          : current.category,
-        brand: brandId !== undefined && brandId !== current.brand?.id
-          ? await brandOf(brandId)
-          : current.brand,
-        updatedAt: clock(),
-      };
-      if (!await uniqueSlug(store.products.replace(next))) throw notFound("product");
-      await publish("catalog.product.updated", snapshot(next));
-      if (next.price.amount !== current.price.amount) {
-        await publish("catalog.product.price_changed", {
-          productId: id,
-          oldPrice: current.price,
-          newPrice: next.price,
-        });
-      }
-      return next;
+      let next: Product | undefined;
+      await changeProduct(id, async (current) => {
+        next = {
+          ...current,
+          ...fields,
+          category: categoryId && categoryId !== current.category.id
+            ? await categoryOf(categoryId)
+            : current.category,
+          brand: brandId !== undefined && brandId !== current.brand?.id
+            ? await brandOf(brandId)
+            : current.brand,
+          updatedAt: nextChangeOf(current),
+        };
+        return await uniqueSlug(store.products.replace(next, {
+          expectedUpdatedAt: current.updatedAt,
+          events: productChanged(current, next),
+        }));
+      });
+      return next!;
     },
 
     async deleteProduct(id: string): Promise<void> {
-      const removed = await store.products.remove(id);
-      if (!removed) throw notFound("product");
-      await publish("catalog.product.deleted", { productId: id });
+      await changeProduct(id, (current) =>
+        store.products.remove(id, {
+          expectedUpdatedAt: current.updatedAt,
+          events: productDeleted(id, nextChangeOf(current)),
+        }));
     },
 
     /** A category or brand by id or slug, as the listing's filters accept both. */

@@ -1,6 +1,7 @@
 /**
- * The catalog's process entry: configuration, store, messaging, server, shutdown. `startCatalog` is
- * also how the all-in-one start and the tests run it.
+ * The catalog's process entry: configuration, store, messaging (the relay that publishes the
+ * events stored with each change), server, shutdown. `startCatalog` is also how the all-in-one
+ * start and the tests run it; its `close` stops the relay.
  */
 import { type TokenVerifier, verifierFromConfig } from "@multishop/kit/auth";
 import { runMain } from "@multishop/kit/config";
@@ -10,6 +11,7 @@ import { serveApp, shutdownOnSignal } from "@multishop/kit/serve";
 import { createCatalogApp } from "./app.ts";
 import { createCatalog } from "./catalog.ts";
 import { type CatalogConfig, loadCatalogConfig } from "./config.ts";
+import { startCatalogEventRelay } from "./events.ts";
 import { createMemoryCatalogStore } from "./store/memory.ts";
 import { connectMongoCatalogStore } from "./store/mongo.ts";
 import type { CatalogStore } from "./store/types.ts";
@@ -33,7 +35,9 @@ export async function startCatalog(config: CatalogConfig, runtime: CatalogRuntim
   const { store, events, logger } = runtime;
   const clock = runtime.clock ?? (() => new Date());
   await store.prepare();
-  const catalog = createCatalog({ store, events, clock, logger, currency: config.CURRENCY });
+  // Started at once: it publishes what a crashed or stopped instance left pending.
+  const relay = startCatalogEventRelay(store, events, logger);
+  const catalog = createCatalog({ store, eventsWritten: relay.notify, clock, currency: config.CURRENCY });
   const app = createCatalogApp({
     catalog,
     store,
@@ -47,7 +51,13 @@ export async function startCatalog(config: CatalogConfig, runtime: CatalogRuntim
     },
     clock,
   });
-  return { app, catalog, store };
+  return {
+    app,
+    catalog,
+    store,
+    /** Stops the relay; the store and the publisher belong to the caller. */
+    close: () => relay.stop(),
+  };
 }
 
 if (import.meta.main) {
@@ -56,15 +66,15 @@ if (import.meta.main) {
     const logger = createLogger("catalog", config.LOG_LEVEL);
     const store = await catalogStoreFromConfig(config);
     const events = await messagingFromConfig(config, logger);
-    const { app } = await startCatalog(config, { store, events, logger });
-    const server = serveApp(app, { hostname: config.HOST, port: config.PORT });
+    const catalog = await startCatalog(config, { store, events, logger });
+    const server = serveApp(catalog.app, { hostname: config.HOST, port: config.PORT });
     logger.info("catalog listening", {
       url: server.url,
       store: config.MONGO_URL ? "MONGO_URL" : "in-process",
     });
     await shutdownOnSignal({
       servers: [server],
-      closers: [() => events.close(), () => store.close()],
+      closers: [catalog.close, () => events.close(), () => store.close()],
       logger,
       timeoutMs: config.SHUTDOWN_TIMEOUT_MS,
     });

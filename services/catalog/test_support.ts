@@ -7,10 +7,20 @@ import { createMemoryCatalogStore } from "./store/memory.ts";
 import { mongoCatalogStore } from "./store/mongo.ts";
 import type { CatalogStore } from "./store/types.ts";
 
+export interface OpenedStore {
+  store: CatalogStore;
+  /**
+   * Another store on the same data, as a restarted catalog process gets: the in-process store
+   * reads what the first one saved when it closed.
+   */
+  reopen(): Promise<CatalogStore>;
+  close(): Promise<void>;
+}
+
 export interface StoreTarget {
   name: "in-process" | "MongoDB";
   skip?: string;
-  open(): Promise<{ store: CatalogStore; close(): Promise<void> }>;
+  open(): Promise<OpenedStore>;
 }
 
 export async function catalogStoreTargets(): Promise<StoreTarget[]> {
@@ -25,11 +35,20 @@ export async function catalogStoreTargets(): Promise<StoreTarget[]> {
       const db = client.db(`catalog_test_${crypto.randomUUID().slice(0, 8)}`);
       const store = mongoCatalogStore(client, db);
       await store.prepare();
+      const reopened: MongoClient[] = [];
       return {
         store,
+        async reopen() {
+          const other = new MongoClient(Deno.env.get("MONGO_URL")!, { serverSelectionTimeoutMS: 5_000 });
+          reopened.push(other);
+          await other.connect();
+          return mongoCatalogStore(other, other.db(db.databaseName));
+        },
         async close() {
-          await db.dropDatabase();
-          await client.close();
+          // On a client of its own: a test may have closed the store, and its client with it.
+          const cleaner = new MongoClient(Deno.env.get("MONGO_URL")!, { serverSelectionTimeoutMS: 5_000 });
+          await cleaner.db(db.databaseName).dropDatabase();
+          for (const each of [cleaner, client, ...reopened]) await each.close();
         },
       };
     },
@@ -37,8 +56,23 @@ export async function catalogStoreTargets(): Promise<StoreTarget[]> {
   const memory: StoreTarget = {
     name: "in-process",
     async open() {
-      const store = await createMemoryCatalogStore();
-      return { store, close: () => store.close() };
+      const folder = await Deno.makeTempDir({ prefix: "catalog_test_" });
+      const snapshotFile = `${folder}/catalog.json`;
+      const store = await createMemoryCatalogStore({ snapshotFile });
+      const reopened: CatalogStore[] = [];
+      return {
+        store,
+        async reopen() {
+          const other = await createMemoryCatalogStore({ snapshotFile });
+          reopened.push(other);
+          return other;
+        },
+        async close() {
+          await store.close();
+          for (const other of reopened) await other.close();
+          await Deno.remove(folder, { recursive: true });
+        },
+      };
     },
   };
   if (mongo.skip) console.log(`%cskipping MongoDB tests: ${mongo.skip}`, "color: yellow");

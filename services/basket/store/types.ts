@@ -13,6 +13,12 @@ export interface BasketLine {
   quantity: number;
   /** False once the product was archived, made a draft or deleted; such a line is not charged. */
   available: boolean;
+  /**
+   * When the catalog's product was as this line shows it (its `updatedAt`, or a catalog event's
+   * `occurredAt`), so that an older event arriving late leaves the line alone. Absent on lines
+   * stored before it was kept: any event then applies.
+   */
+  catalogAsOf?: string;
 }
 
 export interface Basket {

@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import { DuplicateSlugError, type Product, type ProductQuery, sortValue } from "../domain/model.ts";
 import { foldText } from "../domain/text.ts";
+import { productChanged, productCreated, productDeleted } from "../events.ts";
 import { brand, catalogStoreTargets, category, nextTime, product } from "../test_support.ts";
 import type { CatalogStore } from "./types.ts";
 
@@ -80,7 +81,10 @@ for (const target of await catalogStoreTargets()) {
           DuplicateSlugError,
         );
         await assert.rejects(
-          store.products.replace({ ...items[1], slug: items[0].slug }),
+          store.products.replace({ ...items[1], slug: items[0].slug }, {
+            expectedUpdatedAt: items[1].updatedAt,
+            events: [],
+          }),
           DuplicateSlugError,
         );
         const sameSlugOtherCollection = { ...brand("Clothing"), slug: clothing.slug };
@@ -224,9 +228,24 @@ for (const target of await catalogStoreTargets()) {
         assert.equal(await store.products.get(crypto.randomUUID()), undefined);
         assert.equal(await store.products.count({ brandId: chef.id }), 2);
         assert.equal(await store.products.count({ categoryId: clothing.id }), 5);
-        const removed = await store.products.remove(items[6].id);
-        assert.equal(removed?.name, "Old Hat");
-        assert.equal(await store.products.remove(items[6].id), undefined);
+        const oldHat = items[6];
+        const removal = {
+          expectedUpdatedAt: oldHat.updatedAt,
+          events: productDeleted(oldHat.id, nextTime()),
+        };
+        assert.equal(await store.products.remove(oldHat.id, removal), true);
+        assert.equal(await store.products.remove(oldHat.id, removal), false);
+        // Its tombstone waits for the relay, unseen: the statistics below must not count it either.
+        assert.equal(await store.products.get(oldHat.id), undefined);
+        assert.equal(await store.products.findBySlug(oldHat.slug), undefined);
+        assert.equal(await store.products.count({ categoryId: clothing.id }), 4);
+        const successor = { ...product("New Hat", { category: clothing }), slug: oldHat.slug };
+        await store.products.insert(successor);
+        assert.equal(
+          (await store.products.findBySlug(oldHat.slug))?.id,
+          successor.id,
+          "the slug is free again",
+        );
       });
 
       await t.step("statistics", async () => {
@@ -299,6 +318,130 @@ for (const target of await catalogStoreTargets()) {
         assert.ok(await store.contact.remove(messages[0].id));
         assert.equal(await store.contact.remove(messages[0].id), false);
         assert.equal(await store.contact.markRead(crypto.randomUUID()), false);
+      });
+    } finally {
+      await close();
+    }
+  });
+}
+
+for (const target of await catalogStoreTargets()) {
+  Deno.test({
+    name: `catalog store contract: pending product events, ${target.name}`,
+    ignore: Boolean(target.skip),
+  }, async (t) => {
+    const { store, close } = await target.open();
+    const ids = (events: readonly { id: string }[] | undefined) => events?.map((event) => event.id);
+    const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+    try {
+      const lamps = category("Lamps");
+      await store.categories.insert(lamps);
+      const lamp = product("Desk Lamp", { price: 3000, category: lamps });
+      const created = productCreated(lamp);
+      await store.products.insert(lamp, created);
+      const repriced = { ...lamp, price: { amount: 2500, currency: "USD" }, updatedAt: nextTime() };
+      const changed = productChanged(lamp, repriced);
+      let latest = repriced;
+
+      await t.step("events are stored with the change, and only on the product as it was read", async () => {
+        assert.equal(
+          await store.products.replace(repriced, { expectedUpdatedAt: lamp.updatedAt, events: changed }),
+          true,
+        );
+        const stale = { ...lamp, name: "Stale Lamp", updatedAt: nextTime() };
+        assert.equal(
+          await store.products.replace(stale, {
+            expectedUpdatedAt: lamp.updatedAt,
+            events: productChanged(lamp, stale),
+          }),
+          false,
+          "a write based on an older read is refused",
+        );
+        assert.equal((await store.products.get(lamp.id))?.name, "Desk Lamp");
+      });
+
+      await t.step("no read shows pending events or lease fields", async () => {
+        const fields = Object.keys(repriced).sort();
+        assert.deepEqual(Object.keys((await store.products.get(lamp.id))!).sort(), fields);
+        assert.deepEqual(Object.keys((await store.products.findBySlug(lamp.slug))!).sort(), fields);
+        const [listed] = await store.products.list(query({ categoryId: lamps.id }));
+        assert.deepEqual(Object.keys(listed).sort(), fields);
+        assert.deepEqual(listed, repriced);
+      });
+
+      await t.step("a claim leases one product's events, oldest first, as written", async () => {
+        const claimed = await store.outbox.claim("relay-a", 60_000);
+        assert.equal(claimed?.key, lamp.id);
+        assert.deepEqual(claimed?.events, [...created, ...changed]);
+        assert.equal(claimed?.failures, 0);
+        assert.equal(await store.outbox.claim("relay-b", 60_000), undefined, "leased to relay-a");
+
+        // A change while the events are out joins the queue behind them.
+        latest = { ...repriced, price: { amount: 2000, currency: "USD" }, updatedAt: nextTime() };
+        const later = productChanged(repriced, latest);
+        assert.equal(
+          await store.products.replace(latest, { expectedUpdatedAt: repriced.updatedAt, events: later }),
+          true,
+        );
+        await store.outbox.settle(lamp.id, "relay-a", { published: [...created, changed[0]] });
+        const rest = await store.outbox.claim("relay-b", 60_000);
+        assert.deepEqual(ids(rest?.events), ids([changed[1], ...later]), "exactly the published ones went");
+      });
+
+      await t.step("a failed publish keeps the events, and the product waits for its retry", async () => {
+        await store.outbox.settle(lamp.id, "relay-b", { published: [], retryAt: new Date(Date.now() + 300) });
+        assert.equal(await store.outbox.claim("relay-a", 60_000), undefined);
+        await sleep(400);
+        const retried = await store.outbox.claim("relay-a", 60_000);
+        assert.equal(retried?.failures, 1);
+        assert.equal(retried?.events.length, 3);
+        await store.outbox.settle(lamp.id, "relay-a", { published: [] });
+      });
+
+      await t.step(
+        "a lease that ran out passes to another relay; the first one's publishes still count",
+        async () => {
+          const first = await store.outbox.claim("relay-a", 100);
+          assert.equal(first?.failures, 0, "a released lease forgets the failures");
+          assert.equal(await store.outbox.claim("relay-b", 60_000), undefined);
+          await sleep(150);
+          const second = await store.outbox.claim("relay-b", 60_000);
+          assert.deepEqual(ids(second?.events), ids(first?.events));
+          await store.outbox.settle(lamp.id, "relay-a", { published: first!.events.slice(0, 1) });
+          assert.equal(await store.outbox.claim("relay-c", 60_000), undefined, "relay-b keeps its lease");
+          await store.outbox.settle(lamp.id, "relay-b", { published: second!.events });
+          assert.equal(await store.outbox.claim("relay-c", 60_000), undefined, "nothing is pending");
+        },
+      );
+
+      await t.step("a deleted product's tombstone stays, unseen, until its event is published", async () => {
+        const deleted = productDeleted(lamp.id, nextTime());
+        assert.equal(
+          await store.products.remove(lamp.id, { expectedUpdatedAt: lamp.updatedAt, events: deleted }),
+          false,
+        );
+        assert.equal(
+          await store.products.remove(lamp.id, { expectedUpdatedAt: latest.updatedAt, events: deleted }),
+          true,
+        );
+        assert.equal(await store.products.get(lamp.id), undefined);
+        assert.equal(await store.products.findBySlug(lamp.slug), undefined);
+        assert.deepEqual(await store.products.list(query({ categoryId: lamps.id })), []);
+        assert.equal(await store.products.count({ categoryId: lamps.id }), 0);
+        assert.equal((await store.products.stats()).products, 0);
+        const successor = { ...product("Floor Lamp", { category: lamps }), slug: lamp.slug };
+        await store.products.insert(successor);
+
+        const claimed = await store.outbox.claim("relay-a", 60_000);
+        assert.deepEqual(claimed?.events, deleted);
+        await store.outbox.settle(lamp.id, "relay-a", { published: deleted });
+        assert.equal(await store.outbox.claim("relay-a", 60_000), undefined);
+        assert.equal(
+          await store.products.remove(lamp.id, { expectedUpdatedAt: latest.updatedAt, events: deleted }),
+          false,
+          "a deleted product stays deleted",
+        );
+        assert.equal((await store.products.stats()).products, 1);
       });
     } finally {
       await close();

@@ -1,8 +1,9 @@
 /**
  * The in-process catalog store for the embedded mode. It keeps the MongoDB store's semantics
- * (unique slugs, sort orders, cursors) and can persist a snapshot to a file so that data survives
- * restarts.
+ * (unique slugs, sort orders, cursors, pending events kept with their product until published) and
+ * can persist a snapshot to a file so that data survives restarts, pending events included.
  */
+import type { ClaimedEvents, PendingEvent } from "@multishop/kit/messaging";
 import type { About, ContentItem, ContentKind } from "../domain/content.ts";
 import {
   type Brand,
@@ -17,10 +18,20 @@ import {
 } from "../domain/model.ts";
 import type { CatalogStore } from "./types.ts";
 
+/** A product's pending events, as the MongoDB store keeps them in the product's document. */
+interface ProductOutbox {
+  events: PendingEvent[];
+  lease?: { owner: string; until: Date };
+  failures: number;
+  /** The product was deleted: the entry goes once its events are published. */
+  deleted: boolean;
+}
+
 interface State {
   categories: Record<string, Category>;
   brands: Record<string, Brand>;
   products: Record<string, Product>;
+  outbox: Record<string, ProductOutbox>;
   content: Record<string, ContentItem>;
   about: About | null;
   contact: Record<string, ContactMessage>;
@@ -30,12 +41,13 @@ const emptyState = (): State => ({
   categories: {},
   brands: {},
   products: {},
+  outbox: {},
   content: {},
   about: null,
   contact: {},
 });
 
-const dateKeys = new Set(["createdAt", "updatedAt"]);
+const dateKeys = new Set(["createdAt", "updatedAt", "occurredAt", "until"]);
 const reviveDates = (key: string, value: unknown) =>
   dateKeys.has(key) && typeof value === "string" ? new Date(value) : value;
 
@@ -105,6 +117,19 @@ export async function createMemoryCatalogStore(
   const byName = (a: Brand, b: Brand) => compare(a.name, b.name);
   const products = collection(state.products, () => 0);
 
+  /** Appends a write's events to the product's pending ones. */
+  function addPending(id: string, events: readonly PendingEvent[], deleted = false) {
+    if (events.length === 0 && !state.outbox[id]) return;
+    const entry = state.outbox[id] ??= { events: [], failures: 0, deleted: false };
+    entry.events.push(...copy(events));
+    entry.deleted ||= deleted;
+    if (entry.events.length === 0 && entry.deleted) delete state.outbox[id];
+  }
+
+  /** Whether a write that read the product at `expectedUpdatedAt` still applies to it. */
+  const unchanged = (id: string, expectedUpdatedAt: Date) =>
+    state.products[id]?.updatedAt.getTime() === expectedUpdatedAt.getTime();
+
   return {
     prepare: () => Promise.resolve(),
     ping: () => Promise.resolve(),
@@ -121,14 +146,27 @@ export async function createMemoryCatalogStore(
     products: {
       get: products.get,
       findBySlug: products.findBySlug,
-      insert: products.insert,
-      replace: products.replace,
-      remove(id) {
-        const product = state.products[id];
-        delete state.products[id];
-        if (product) changed();
-        return Promise.resolve(product);
-      },
+      insert: (product, events = []) =>
+        products.insert(product).then(() => {
+          if (events.length > 0) addPending(product.id, events);
+        }),
+      replace: (product, { expectedUpdatedAt, events }) =>
+        attempt(() => {
+          if (!unchanged(product.id, expectedUpdatedAt)) return false;
+          uniqueSlug(state.products, product);
+          state.products[product.id] = copy(product);
+          addPending(product.id, events);
+          changed();
+          return true;
+        }),
+      remove: (id, { expectedUpdatedAt, events }) =>
+        attempt(() => {
+          if (!unchanged(id, expectedUpdatedAt)) return false;
+          delete state.products[id];
+          addPending(id, events, true);
+          changed();
+          return true;
+        }),
       list(query) {
         const matches = Object.values(state.products).filter((product) => matchesQuery(product, query));
         const order = productOrder(query.sort);
@@ -177,6 +215,44 @@ export async function createMemoryCatalogStore(
           cheapest: summary(priced[0]),
           dearest: summary(priced.at(-1)),
         });
+      },
+    },
+    outbox: {
+      claim(owner, leaseMs) {
+        const now = new Date();
+        const due = Object.entries(state.outbox).find(([, entry]) =>
+          entry.events.length > 0 && (!entry.lease || entry.lease.until <= now)
+        );
+        if (!due) return Promise.resolve(undefined);
+        const [key, entry] = due;
+        const leaseUntil = new Date(now.getTime() + leaseMs);
+        entry.lease = { owner, until: leaseUntil };
+        changed();
+        const claimed: ClaimedEvents = {
+          key,
+          events: copy(entry.events),
+          leaseUntil,
+          failures: entry.failures,
+        };
+        return Promise.resolve(claimed);
+      },
+      settle(key, owner, { published, retryAt }) {
+        const entry = state.outbox[key];
+        if (!entry) return Promise.resolve();
+        const publishedIds = new Set(published.map((event) => event.id));
+        entry.events = entry.events.filter((event) => !publishedIds.has(event.id));
+        if (entry.lease?.owner === owner) {
+          if (retryAt) {
+            entry.lease.until = retryAt;
+            entry.failures++;
+          } else {
+            entry.lease = undefined;
+            entry.failures = 0;
+          }
+        }
+        if (entry.events.length === 0 && (entry.deleted || !entry.lease)) delete state.outbox[key];
+        changed();
+        return Promise.resolve();
       },
     },
     content: {

@@ -2,7 +2,21 @@
  * The catalog on MongoDB through the official driver. Everything here also runs on FerretDB 1.x:
  * no $lookup (products carry their category and brand), no $text or collations (search and name
  * sorting use folded copies of the text), keyset cursors instead of skip.
+ *
+ * A product's events wait in its own document (`outbox`), written by the same single-document
+ * write as the change, since FerretDB 1.x has no multi-document transactions; the relay claims a
+ * document with a lease (`outboxLease`) and removes what it published with `$pullAll` of exactly
+ * those events (FerretDB 1.x ignores `$pull` with a condition, and has no arrayFilters). A deleted
+ * product stays as a tombstone (`deletedAt`) until its last event is out. No read returns either.
+ *
+ * FerretDB 1.x applies an update by reading the document and writing it back whole, without
+ * checking that nobody wrote in between: two updates of one document at once can both match a
+ * condition and one of them is lost (seen with 1.24: 19 of 50 concurrent `$push` kept). So every
+ * write of an existing product document (the catalog's and the relay's) holds that product's lock
+ * first: a document in `product_locks` whose `_id` is the product's, which only one insert can
+ * create, as PostgreSQL enforces the unique `_id`. On MongoDB the lock costs two round trips.
  */
+import type { ClaimedEvents, PendingEvent } from "@multishop/kit/messaging";
 import { type Collection, type Db, type Filter, MongoClient, MongoServerError, type Sort } from "mongodb";
 import type { About, ContentItem } from "../domain/content.ts";
 import {
@@ -19,7 +33,19 @@ import { escapeRegExp, foldText } from "../domain/text.ts";
 import type { CatalogStore } from "./types.ts";
 
 type Stored<T extends { id: string }> = Omit<T, "id"> & { _id: string };
-type StoredProduct = Stored<Product> & { categoryPath: string[]; searchText: string; nameKey: string };
+type StoredProduct = Stored<Product> & {
+  categoryPath: string[];
+  searchText: string;
+  nameKey: string;
+  /** Events written with the product's changes and not yet published, oldest first. */
+  outbox?: PendingEvent[];
+  /** The relay that publishes them now, or none before `until`, after a failure. */
+  outboxLease?: { owner: string; until: Date };
+  /** Failed publishes in a row, for the relay's retry delay. */
+  outboxFailures?: number;
+  /** Set on a deleted product whose events are not all published yet. */
+  deletedAt?: Date;
+};
 type StoredContent = Stored<ContentItem>;
 
 function toStored<T extends { id: string }>({ id, ...rest }: T): Stored<T> {
@@ -28,10 +54,27 @@ function toStored<T extends { id: string }>({ id, ...rest }: T): Stored<T> {
 
 function fromStored<T extends { id: string }>(document: Stored<T> | null): T | undefined {
   if (!document) return undefined;
-  const { _id, ...rest } = document as Stored<T> & Record<string, unknown>;
-  for (const derived of ["categoryPath", "searchText", "nameKey"]) delete rest[derived];
+  const { _id, ...rest } = document;
   return { id: _id, ...rest } as unknown as T;
 }
+
+/** A product as the catalog sees it: no derived fields, no pending events, no tombstones. */
+const productFields = {
+  categoryPath: 0,
+  searchText: 0,
+  nameKey: 0,
+  outbox: 0,
+  outboxLease: 0,
+  outboxFailures: 0,
+} as const;
+const live = { deletedAt: { $exists: false } } as const;
+/** Product slugs are lower-case words and hyphens, so a tombstone's never takes one a product wants. */
+const tombstoneSlug = (id: string) => `deleted:${id}`;
+/**
+ * Matches documents with at least one pending event. A range on the events' times rather than
+ * `outbox.0` exists, so that MongoDB answers it from the `outbox` index.
+ */
+const hasPendingEvents = { "outbox.occurredAt": { $gte: new Date(0) } } as const;
 
 function storedProduct(product: Product): StoredProduct {
   return {
@@ -56,9 +99,7 @@ async function insertUnique<T extends { _id: string; slug?: string }>(
 
 function duplicateSlug(error: unknown, slug: string | undefined): DuplicateSlugError | undefined {
   // FerretDB 1.x answers a clash on replace with a generic error that quotes PostgreSQL's message.
-  const clash = error instanceof MongoServerError &&
-    (error.code === 11000 || /duplicate key/i.test(error.message));
-  return clash && slug ? new DuplicateSlugError(slug) : undefined;
+  return isDuplicateKey(error) && slug ? new DuplicateSlugError(slug) : undefined;
 }
 
 const sortFields = {
@@ -69,7 +110,7 @@ const sortFields = {
 } as const;
 
 export function productFilter(query: ProductQuery): Filter<StoredProduct> {
-  const conditions: Filter<StoredProduct>[] = [{ status: { $in: query.statuses } }];
+  const conditions: Filter<StoredProduct>[] = [live, { status: { $in: query.statuses } }];
   if (query.categoryId) conditions.push({ categoryPath: query.categoryId });
   if (query.brandId) conditions.push({ "brand.id": query.brandId });
   if (query.minPrice !== undefined) conditions.push({ "price.amount": { $gte: query.minPrice } });
@@ -88,6 +129,15 @@ export function productFilter(query: ProductQuery): Filter<StoredProduct> {
   return { $and: conditions };
 }
 
+/** A lock older than this was left by a process that died holding it; a write takes milliseconds. */
+const lockExpiryMs = 10_000;
+/** How long a write waits for another write of the same product before it gives up. */
+const lockWaitMs = 5_000;
+
+function isDuplicateKey(error: unknown) {
+  return error instanceof MongoServerError && (error.code === 11000 || /duplicate key/i.test(error.message));
+}
+
 export async function connectMongoCatalogStore(url: string, databaseName: string): Promise<CatalogStore> {
   const client = new MongoClient(url, { serverSelectionTimeoutMS: 5_000 });
   await client.connect();
@@ -101,6 +151,35 @@ export function mongoCatalogStore(client: MongoClient, db: Db): CatalogStore {
   const content = db.collection<StoredContent>("content");
   const about = db.collection<About & { _id: string }>("about");
   const contact = db.collection<Stored<ContactMessage>>("contact_messages");
+  const locks = db.collection<{ _id: string; token: string; at: Date }>("product_locks");
+
+  /** Takes the product's lock, or answers false (without waiting) when `wait` is false and it is held. */
+  async function lock(id: string, token: string, wait: boolean): Promise<boolean> {
+    const deadline = Date.now() + lockWaitMs;
+    while (true) {
+      try {
+        await locks.insertOne({ _id: id, token, at: new Date() });
+        return true;
+      } catch (error) {
+        if (!isDuplicateKey(error)) throw error;
+      }
+      await locks.deleteOne({ _id: id, at: { $lt: new Date(Date.now() - lockExpiryMs) } });
+      if (!wait) return false;
+      if (Date.now() > deadline) throw new Error(`product ${id} stayed locked for ${lockWaitMs} ms`);
+      await new Promise((resolve) => setTimeout(resolve, 5 + Math.random() * 20));
+    }
+  }
+
+  /** Runs `work` as the only writer of the product's document; undefined when skipped (`wait` false). */
+  async function locked<T>(id: string, work: () => Promise<T>, wait = true): Promise<T | undefined> {
+    const token = crypto.randomUUID();
+    if (!await lock(id, token, wait)) return undefined;
+    try {
+      return await work();
+    } finally {
+      await locks.deleteOne({ _id: id, token });
+    }
+  }
 
   function taxonomy<T extends Category | Brand>(collection: Collection<Stored<T>>, sort: Sort) {
     return {
@@ -134,6 +213,7 @@ export function mongoCatalogStore(client: MongoClient, db: Db): CatalogStore {
       await products.createIndex({ status: 1, nameKey: 1, _id: 1 }, { name: "name" });
       await products.createIndex({ categoryPath: 1 }, { name: "category" });
       await products.createIndex({ "brand.id": 1 }, { name: "brand" });
+      await products.createIndex({ "outbox.occurredAt": 1 }, { name: "outbox" });
       await content.createIndex({ kind: 1, sortOrder: 1 }, { name: "kind_order" });
       await contact.createIndex({ createdAt: -1, _id: -1 }, { name: "newest" });
     },
@@ -146,51 +226,85 @@ export function mongoCatalogStore(client: MongoClient, db: Db): CatalogStore {
     products: {
       async list(query) {
         const { field, direction } = sortFields[query.sort];
-        const documents = await products.find(productFilter(query))
+        const documents = await products.find(productFilter(query), { projection: productFields })
           .sort({ [field]: direction, _id: direction })
           .limit(query.limit)
           .toArray();
         return documents.map((document) => fromStored<Product>(document)!);
       },
-      get: async (id) => fromStored<Product>(await products.findOne({ _id: id })),
-      findBySlug: async (slug) => fromStored<Product>(await products.findOne({ slug })),
-      insert: (product) => insertUnique(products, storedProduct(product)),
-      async replace(product) {
+      get: async (id) =>
+        fromStored<Product>(await products.findOne({ _id: id, ...live }, { projection: productFields })),
+      findBySlug: async (slug) =>
+        fromStored<Product>(await products.findOne({ slug, ...live }, { projection: productFields })),
+      insert: (product, events = []) =>
+        insertUnique(products, { ...storedProduct(product), outbox: [...events] }),
+      async replace(product, { expectedUpdatedAt, events }) {
+        const { _id, ...fields } = storedProduct(product);
         try {
-          return (await products.replaceOne({ _id: product.id }, storedProduct(product))).matchedCount === 1;
+          const result = await locked(_id, () =>
+            products.updateOne(
+              { _id, updatedAt: expectedUpdatedAt, ...live },
+              { $set: fields, $push: { outbox: { $each: [...events] } } },
+            ));
+          return result!.matchedCount === 1;
         } catch (error) {
           throw duplicateSlug(error, product.slug) ?? error;
         }
       },
-      remove: async (id) => fromStored<Product>(await products.findOneAndDelete({ _id: id })),
+      remove: async (id, { expectedUpdatedAt, events }) =>
+        (await locked(id, async () => {
+          const result = await products.updateOne(
+            { _id: id, updatedAt: expectedUpdatedAt, ...live },
+            {
+              $set: { deletedAt: new Date(), slug: tombstoneSlug(id) },
+              $push: { outbox: { $each: [...events] } },
+            },
+          );
+          // A delete with nothing to announce needs no tombstone.
+          await products.deleteOne({ _id: id, deletedAt: { $exists: true }, outbox: { $size: 0 } });
+          return result.matchedCount === 1;
+        }))!,
       count: (filter) =>
         products.countDocuments({
+          ...live,
           ...(filter.categoryId ? { categoryPath: filter.categoryId } : {}),
           ...(filter.brandId ? { "brand.id": filter.brandId } : {}),
         }),
       async refreshCategory(category) {
-        await products.updateMany({ "category.id": category.id }, {
-          $set: { category, categoryPath: categoryPath(category) },
-        });
+        const affected = await products.find({ "category.id": category.id, ...live }, {
+          projection: { _id: 1 },
+        })
+          .toArray();
+        for (const { _id } of affected) {
+          await locked(
+            _id,
+            () => products.updateOne({ _id }, { $set: { category, categoryPath: categoryPath(category) } }),
+          );
+        }
       },
       async refreshBrand(brand) {
-        // The brand's name is part of each product's search text, so each product is rewritten.
-        const affected = await products.find({ "brand.id": brand.id }).toArray();
-        if (affected.length === 0) return;
-        await products.bulkWrite(affected.map((document) => {
+        // The brand's name is part of each product's search text, so each product gets its own.
+        const affected = await products.find({ "brand.id": brand.id, ...live }, { projection: productFields })
+          .toArray();
+        for (const document of affected) {
           const product = { ...fromStored<Product>(document)!, brand };
-          return { replaceOne: { filter: { _id: product.id }, replacement: storedProduct(product) } };
-        }));
+          await locked(product.id, () =>
+            products.updateOne({ _id: product.id }, {
+              $set: { brand, searchText: productSearchText(product) },
+            }));
+        }
       },
       async stats() {
         // FerretDB 1.x has no $avg and counts `$sum: 1` as 0, so the average is a sum over a count.
         const [all, active, [totals], [cheapest], [dearest]] = await Promise.all([
-          products.countDocuments(),
-          products.countDocuments({ status: "active" }),
-          products.aggregate<{ sum: number }>([{ $group: { _id: null, sum: { $sum: "$price.amount" } } }])
-            .toArray(),
-          products.find().sort({ "price.amount": 1, _id: 1 }).limit(1).toArray(),
-          products.find().sort({ "price.amount": -1, _id: -1 }).limit(1).toArray(),
+          products.countDocuments(live),
+          products.countDocuments({ status: "active", ...live }),
+          products.aggregate<{ sum: number }>([
+            { $match: live },
+            { $group: { _id: null, sum: { $sum: "$price.amount" } } },
+          ]).toArray(),
+          products.find(live).sort({ "price.amount": 1, _id: 1 }).limit(1).toArray(),
+          products.find(live).sort({ "price.amount": -1, _id: -1 }).limit(1).toArray(),
         ]);
         const summary = (document: StoredProduct | undefined) =>
           document ? { id: document._id, name: document.name, price: document.price } : null;
@@ -201,6 +315,48 @@ export function mongoCatalogStore(client: MongoClient, db: Db): CatalogStore {
           cheapest: summary(cheapest),
           dearest: summary(dearest),
         };
+      },
+    },
+    outbox: {
+      async claim(owner, leaseMs): Promise<ClaimedEvents | undefined> {
+        const due = () => ({
+          ...hasPendingEvents,
+          $or: [{ outboxLease: { $exists: false } }, { "outboxLease.until": { $lte: new Date() } }],
+        });
+        const candidates = await products.find(due(), { projection: { _id: 1 } }).limit(10).toArray();
+        for (const { _id } of candidates) {
+          // A product another writer holds now is left for the next pass.
+          const claimed = await locked(_id, async () => {
+            const document = await products.findOne({ _id, ...due() });
+            if (!document) return undefined;
+            const leaseUntil = new Date(Date.now() + leaseMs);
+            await products.updateOne({ _id }, { $set: { outboxLease: { owner, until: leaseUntil } } });
+            return {
+              key: _id,
+              events: document.outbox ?? [],
+              leaseUntil,
+              failures: document.outboxFailures ?? 0,
+            };
+          }, false);
+          if (claimed) return claimed;
+        }
+        return undefined;
+      },
+      async settle(key, owner, { published, retryAt }) {
+        await locked(key, async () => {
+          const removePublished = { $pullAll: { outbox: [...published] } };
+          const held = await products.updateOne(
+            { _id: key, "outboxLease.owner": owner },
+            retryAt
+              ? { ...removePublished, $set: { "outboxLease.until": retryAt }, $inc: { outboxFailures: 1 } }
+              : { ...removePublished, $unset: { outboxLease: "", outboxFailures: "" } },
+          );
+          // Another relay took the document over meanwhile: what the broker confirmed goes all the same.
+          if (held.matchedCount === 0 && published.length > 0) {
+            await products.updateOne({ _id: key }, removePublished);
+          }
+          await products.deleteOne({ _id: key, deletedAt: { $exists: true }, outbox: { $size: 0 } });
+        });
       },
     },
     content: {

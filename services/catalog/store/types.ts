@@ -2,6 +2,7 @@
  * What the catalog needs from a store. The MongoDB store and the in-process store both implement
  * it, and both pass store/contract_test.ts.
  */
+import type { DocumentOutbox, PendingEvent } from "@multishop/kit/messaging";
 import type { About, ContentItem, ContentKind } from "../domain/content.ts";
 import type {
   Brand,
@@ -41,15 +42,26 @@ export interface CatalogStore {
     list(query: ProductQuery): Promise<Product[]>;
     get(id: string): Promise<Product | undefined>;
     findBySlug(slug: string): Promise<Product | undefined>;
-    insert(product: Product): Promise<void>;
-    replace(product: Product): Promise<boolean>;
-    remove(id: string): Promise<Product | undefined>;
+    /** Stores the product with `events` pending (none for seeded data); throws DuplicateSlugError. */
+    insert(product: Product, events?: readonly PendingEvent[]): Promise<void>;
+    /**
+     * Replaces the product and appends `events` to its pending events, in one write, if it is still
+     * as it was read (`expected.updatedAt`); false when it changed meanwhile or is gone.
+     */
+    replace(product: Product, change: ProductChange): Promise<boolean>;
+    /**
+     * Deletes the product, on the same terms as `replace`. Until its `events` are published it stays
+     * as a tombstone that no read, count or slug sees.
+     */
+    remove(id: string, change: ProductChange): Promise<boolean>;
     count(filter: { categoryId?: string; brandId?: string }): Promise<number>;
     /** Rewrites the category or brand that products carry, after it was renamed or moved. */
     refreshCategory(category: CategoryRef): Promise<void>;
     refreshBrand(brand: BrandRef): Promise<void>;
     stats(): Promise<Omit<CatalogStats, "categories" | "brands">>;
   };
+  /** The products' pending events, which the catalog's relay publishes. */
+  outbox: DocumentOutbox;
   content: {
     list(kind: ContentKind, options: { activeOnly: boolean }): Promise<ContentItem[]>;
     get(kind: ContentKind, id: string): Promise<ContentItem | undefined>;
@@ -68,4 +80,10 @@ export interface CatalogStore {
     markRead(id: string): Promise<boolean>;
     remove(id: string): Promise<boolean>;
   };
+}
+
+/** A write of a product that read it first: it applies only to the product as it was read. */
+export interface ProductChange {
+  expectedUpdatedAt: Date;
+  events: readonly PendingEvent[];
 }

@@ -32,6 +32,15 @@ export {
   type OutboxRelayOptions,
   startOutboxRelay,
 } from "./outbox.ts";
+export {
+  type ClaimedEvents,
+  type DocumentOutbox,
+  type DocumentOutboxRelay,
+  type DocumentOutboxRelayOptions,
+  type PendingEvent,
+  pendingEvent,
+  startDocumentOutboxRelay,
+} from "./document_outbox.ts";
 export { handleOnce, inboxMigration, wasHandled } from "./inbox.ts";
 export {
   connectRabbitMqDeadLetters,

@@ -1,32 +1,25 @@
 import assert from "node:assert/strict";
-import { type Channel, connect } from "amqplib";
 import { z } from "zod";
 import { memoryLogger } from "../log.ts";
 import { traceIdOf } from "../trace.ts";
 import { inSpan } from "../trace_context.ts";
 import { migrate } from "../migrate.ts";
 import { connectPostgres, type Sql } from "../postgres.ts";
-import { amqpTarget, postgresTargets, startTcpProxy, waitFor } from "../testing.ts";
+import { type CuttableBus, cuttableBusTargets, postgresTargets, waitFor } from "../testing.ts";
 import {
-  connectRabbitMq,
   createInProcessBus,
   enqueue,
   type Envelope,
-  type EventPublisher,
-  type EventSubscriber,
   inboxMigration,
-  MessagingUnavailableError,
   outboxMigrations,
   type OutboxRelay,
   type OutboxRelayOptions,
-  type PublishOptions,
   startOutboxRelay,
 } from "./mod.ts";
 
 const stepTaken = z.object({ orderId: z.string().min(1), step: z.number().int() });
 /** Quick retries and reconnects, so the outage cases take milliseconds rather than seconds. */
 const retryDelayMs = { initial: 20, max: 100 };
-const reconnectDelayMs = { initial: 20, max: 200 };
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -61,95 +54,6 @@ function recorder() {
 
 const range = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => from + i);
 
-/** The broker as the relay sees it, and the consumer's side of it. */
-interface TestBus {
-  publisher: EventPublisher;
-  subscriber: EventSubscriber;
-  /** A queue name of this run only. */
-  queue(name: string): string;
-  /** Takes the broker away from the relay's publisher until `restore`. */
-  cut(): void;
-  restore(): void;
-  cleanUp(): Promise<void>;
-}
-
-interface BusTarget {
-  name: string;
-  skip?: string;
-  open(): Promise<TestBus>;
-}
-
-/** The in-process bus, behind a publisher that refuses while "the broker is away". */
-const inProcessTarget: BusTarget = {
-  name: "in-process bus",
-  open() {
-    const bus = createInProcessBus({ logger: memoryLogger() });
-    let away = false;
-    return Promise.resolve({
-      publisher: {
-        publish<S extends z.ZodType>(type: string, schema: S, payload: z.input<S>, options?: PublishOptions) {
-          if (away) return Promise.reject(new MessagingUnavailableError("the broker is away (simulated)"));
-          return bus.publish(type, schema, payload, options);
-        },
-        ping: () => bus.ping(),
-        close: () => bus.close(),
-      },
-      subscriber: bus,
-      queue: (name) => name,
-      cut: () => away = true,
-      restore: () => away = false,
-      cleanUp: () => bus.close(),
-    });
-  },
-};
-
-const rabbit = await amqpTarget();
-
-/** The relay publishes through a TCP proxy that can be cut; the consumer connects directly. */
-const rabbitTarget: BusTarget = {
-  name: "RabbitMQ",
-  skip: rabbit.skip,
-  async open() {
-    const url = rabbit.url();
-    const run = crypto.randomUUID().slice(0, 8);
-    const exchange = `multishop.test.${run}`;
-    const proxy = await startTcpProxy(url, 5672);
-    const logger = memoryLogger();
-    const publisher = await connectRabbitMq(proxy.url, { logger, exchange, reconnectDelayMs });
-    // No retries: the recording handlers never fail, and no delay queues are left to remove.
-    const consumer = await connectRabbitMq(url, { logger, exchange, retryDelaysMs: [] });
-    const queues = new Set<string>();
-    return {
-      publisher,
-      subscriber: consumer,
-      queue(name) {
-        const queue = `test.${name}.${run}`;
-        queues.add(queue);
-        return queue;
-      },
-      cut: () => proxy.cut(),
-      restore: () => proxy.restore(),
-      async cleanUp() {
-        await publisher.close();
-        await consumer.close();
-        await proxy.close();
-        const connection = await connect(url);
-        await removeTopology(await connection.createChannel(), exchange, queues);
-        await connection.close();
-      },
-    };
-  },
-};
-
-async function removeTopology(channel: Channel, exchange: string, queues: Iterable<string>) {
-  for (const queue of queues) {
-    await channel.deleteQueue(queue);
-    await channel.deleteQueue(`${queue}.dead`);
-  }
-  await channel.deleteExchange(exchange);
-  await channel.deleteExchange(`${exchange}.dead`);
-}
-
 interface OutboxRow {
   id: string;
   published_at: Date | null;
@@ -158,7 +62,7 @@ interface OutboxRow {
 }
 
 for (const pgTarget of await postgresTargets()) {
-  for (const busTarget of [inProcessTarget, rabbitTarget]) {
+  for (const busTarget of await cuttableBusTargets(memoryLogger())) {
     Deno.test({
       name: `outbox relay: ${pgTarget.name} PostgreSQL, ${busTarget.name}`,
       ignore: Boolean(pgTarget.skip || busTarget.skip),
@@ -182,7 +86,7 @@ for (const pgTarget of await postgresTargets()) {
       const withRelay = (
         name: string,
         run: (
-          context: { bus: TestBus; start(options?: Partial<OutboxRelayOptions>): OutboxRelay },
+          context: { bus: CuttableBus; start(options?: Partial<OutboxRelayOptions>): OutboxRelay },
         ) => Promise<void>,
         ignore?: string,
       ) =>
