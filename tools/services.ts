@@ -75,6 +75,8 @@ export async function startServices(
     SERVICE_CLIENT_SECRET: credentials.clientSecrets[id],
   });
   const identityConfig = loadIdentityConfig({
+    // The data folder's key, unless the environment names the one an existing database was sealed with.
+    SIGNING_KEY_ENCRYPTION_KEY: credentials.signingKeyEncryptionKey,
     ...env,
     PORT: String(config.IDENTITY_PORT),
     ISSUER: config.PUBLIC_URL,
@@ -158,7 +160,12 @@ export async function startServices(
   );
 
   const commentDatabase = await step("comment database", () => serviceDatabase(config, "comment"));
-  const commentConfig = loadCommentConfig({ ...env, ...auth, PORT: String(config.COMMENT_PORT) });
+  const commentConfig = loadCommentConfig({
+    ...env,
+    ...auth,
+    PORT: String(config.COMMENT_PORT),
+    CATALOG_URL: `http://127.0.0.1:${config.CATALOG_PORT}`,
+  });
   const comment = await step(
     "comment",
     () => startComment(commentConfig, { postgres: commentDatabase, bus, logger: logger("comment") }),
@@ -268,7 +275,7 @@ export async function startServices(
           sort: "newest",
           limit: 10_000,
         });
-        return await seedStock(inventory.store, products.map((product) => product.id));
+        return await seedStock(inventory.store, products);
       });
       return { identityCreated, catalog: catalogResult, coupons };
     },
@@ -289,6 +296,7 @@ export async function startServices(
       await inventoryDatabase.stop();
       await discount.close();
       await discountDatabase.stop();
+      await catalog.close();
       await catalogStore.close();
       await images.close();
       await identity.close();

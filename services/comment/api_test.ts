@@ -1,7 +1,7 @@
 /** The comment service through HTTP, as shoppers, customers and moderators use it, on both PostgreSQL targets. */
 import assert from "node:assert/strict";
 import { postgresTargets } from "@multishop/kit/testing";
-import { newProductId, reviewBody, startTestComment } from "./test_support.ts";
+import { reviewBody, startTestComment } from "./test_support.ts";
 
 const missingId = "00000000-0000-4000-8000-000000000000";
 const publicFields = ["authorName", "createdAt", "id", "rating", "text", "title", "verifiedPurchase"];
@@ -56,7 +56,7 @@ for (const target of await postgresTargets()) {
         });
 
         await t.step("who may call: 401 without a token, 403 for customers on moderation", async () => {
-          const productId = newProductId();
+          const productId = service.newProductId();
           const userRoutes: [string, string, unknown?][] = [
             ["POST", `/v1/products/${productId}/reviews`, reviewBody()],
             ["GET", "/v1/reviews/mine"],
@@ -89,7 +89,7 @@ for (const target of await postgresTargets()) {
         await t.step(
           "submit: 201 pending, with Location, the author's username and no purchase",
           async () => {
-            const productId = newProductId();
+            const productId = service.newProductId();
             const created = await call("POST", `/v1/products/${productId.toUpperCase()}/reviews`, {
               token: ada,
               body: reviewBody({ rating: 5, title: "  Lovely  " }),
@@ -120,19 +120,45 @@ for (const target of await postgresTargets()) {
           },
         );
 
+        await t.step("only products on sale: unknown, draft and archived ones answer 404", async () => {
+          const before = await mineTotal(ada);
+          const notOnSale: [string, string][] = [
+            ["unknown", missingId],
+            ["draft", await service.productIn("draft")],
+            ["archived", await service.productIn("archived")],
+          ];
+          for (const [what, productId] of notOnSale) {
+            const refused = await call("POST", `/v1/products/${productId}/reviews`, {
+              token: ada,
+              body: reviewBody(),
+            });
+            assert.equal(refused.status, 404, `${what}: ${JSON.stringify(refused.body)}`);
+            assert.equal(refused.headers.get("content-type"), "application/problem+json");
+            assert.equal(refused.body.type, "urn:multishop:problem:product-not-found");
+            assert.deepEqual(refused.body.errors, [{
+              field: "path.productId",
+              reason: "is not a product on sale",
+            }]);
+          }
+          assert.equal(await mineTotal(ada), before, "nothing was stored");
+          const queue = await call("GET", "/v1/reviews?status=pending&limit=100", { token: admin });
+          const queued = queue.body.items.map((review: { productId: string }) => review.productId);
+          assert.ok(notOnSale.every(([, productId]) => !queued.includes(productId)), "the queue is clean");
+        });
+
         await t.step("a token without a username shows a neutral name, never an email", async () => {
           const noName = await service.tokens.customer();
           const emailName = await service.tokens.sign(crypto.randomUUID(), {
             roles: ["customer"],
             preferred_username: "ada@example.com",
           });
-          const productId = newProductId();
+          const productId = service.newProductId();
           assert.equal((await submit(productId, noName)).authorName, "Customer");
           assert.equal((await submit(productId, emailName)).authorName, "Customer");
         });
 
         await t.step("pending reviews are invisible publicly until approved", async () => {
-          const productId = newProductId();
+          const productId = service.newProductId();
           const review = await submit(productId, ada, { rating: 3 });
           assert.deepEqual((await publicList(productId)).items, []);
           assert.equal((await rating(productId)).count, 0);
@@ -160,7 +186,7 @@ for (const target of await postgresTargets()) {
         });
 
         await t.step("rejected reviews stay invisible; the author sees the reason", async () => {
-          const productId = newProductId();
+          const productId = service.newProductId();
           const review = await submit(productId, ada);
           const rejected = await reject(review.id, { reason: "  About the courier, not the coat. " });
           assert.equal(rejected.status, "rejected");
@@ -172,7 +198,7 @@ for (const target of await postgresTargets()) {
 
           const again = await reject(review.id, { reason: "another reason" });
           assert.deepEqual(again, rejected, "rejecting a rejected review changes nothing");
-          const noBody = await submit(newProductId(), ada);
+          const noBody = await submit(service.newProductId(), ada);
           const withoutReason = await reject(noBody.id);
           assert.equal(withoutReason.status, "rejected");
           assert.equal(withoutReason.rejectionReason, null);
@@ -191,7 +217,7 @@ for (const target of await postgresTargets()) {
         });
 
         await t.step("moderation: a customer gets 403 and nothing changes; bad ids 400 and 404", async () => {
-          const review = await submit(newProductId(), ada);
+          const review = await submit(service.newProductId(), ada);
           for (const action of ["approve", "reject"]) {
             const refused = await call("POST", `/v1/reviews/${review.id}/${action}`, {
               token: ada,
@@ -231,7 +257,7 @@ for (const target of await postgresTargets()) {
         });
 
         await t.step("one review per customer and product: 409 naming the product", async () => {
-          const productId = newProductId();
+          const productId = service.newProductId();
           await submit(productId, ada);
           const again = await call("POST", `/v1/products/${productId}/reviews`, {
             token: ada,
@@ -246,11 +272,11 @@ for (const target of await postgresTargets()) {
           });
           assert.equal(shouting.status, 409, "the same product in capitals");
           await submit(productId, bob);
-          await submit(newProductId(), ada);
+          await submit(service.newProductId(), ada);
         });
 
         await t.step("one review per customer and product under concurrent submits", async () => {
-          const productId = newProductId();
+          const productId = service.newProductId();
           const carol = await service.customer();
           const attempts = await Promise.all(
             Array.from(
@@ -275,7 +301,7 @@ for (const target of await postgresTargets()) {
         });
 
         await t.step("deleting one's review frees the product for a new one", async () => {
-          const productId = newProductId();
+          const productId = service.newProductId();
           const first = await submit(productId, ada);
           assert.equal((await call("DELETE", `/v1/reviews/${first.id}`, { token: ada })).status, 204);
           const second = await submit(productId, ada, { rating: 2 });
@@ -283,7 +309,7 @@ for (const target of await postgresTargets()) {
         });
 
         await t.step("bad bodies and ids answer 400 naming the field, and store nothing", async () => {
-          const productId = newProductId();
+          const productId = service.newProductId();
           const before = await mineTotal(ada);
           const cases: [string, unknown, string][] = [
             ["rating 0", reviewBody({ rating: 0 }), "rating"],
@@ -337,7 +363,7 @@ for (const target of await postgresTargets()) {
         });
 
         await t.step("text is plain: <script> comes back verbatim, only ever inside JSON", async () => {
-          const productId = newProductId();
+          const productId = service.newProductId();
           const script = `<script>alert("pwned")</script>\n<img src=x onerror=alert(1)> & "quotes"`;
           const review = await submit(productId, ada, { title: "<b>bold?</b>", text: script });
           assert.equal(review.text, script);
@@ -352,7 +378,7 @@ for (const target of await postgresTargets()) {
         await t.step(
           "the public list pages newest first or best first, with cursors of its own",
           async () => {
-            const productId = newProductId();
+            const productId = service.newProductId();
             const written = [];
             for (const stars of [3, 5, 1, 5, 4]) {
               const review = await submit(productId, await service.customer(), { rating: stars });
@@ -407,7 +433,7 @@ for (const target of await postgresTargets()) {
         );
 
         await t.step("the rating summary counts approved reviews only", async () => {
-          const productId = newProductId();
+          const productId = service.newProductId();
           for (const stars of [5, 4, 4]) {
             await approve((await submit(productId, await service.customer(), { rating: stars })).id);
           }
@@ -419,14 +445,17 @@ for (const target of await postgresTargets()) {
             count: 3,
             distribution: { "1": 0, "2": 0, "3": 0, "4": 2, "5": 1 },
           });
-          assert.deepEqual(await rating(newProductId()).then(({ average, count }) => ({ average, count })), {
-            average: null,
-            count: 0,
-          });
+          assert.deepEqual(
+            await rating(service.newProductId()).then(({ average, count }) => ({ average, count })),
+            {
+              average: null,
+              count: 0,
+            },
+          );
         });
 
         await t.step("public reads carry the shared cache headers; a signed-in read is private", async () => {
-          const productId = newProductId();
+          const productId = service.newProductId();
           for (const path of [`/v1/products/${productId}/reviews`, `/v1/products/${productId}/rating`]) {
             const anonymous = await call("GET", path);
             assert.equal(anonymous.headers.get("cache-control"), "public, max-age=30, s-maxage=60");
@@ -440,9 +469,30 @@ for (const target of await postgresTargets()) {
           }
         });
 
+        await t.step("a signed-in caller's answers carry Cache-Control: no-store", async () => {
+          const review = await submit(service.newProductId(), ada);
+          const answers: [string, string, string][] = [
+            ["POST", `/v1/reviews/${review.id}/approve`, admin],
+            ["GET", "/v1/reviews/mine", ada],
+            ["GET", `/v1/reviews/${review.id}`, ada],
+            ["GET", "/v1/reviews?status=pending", admin],
+            ["GET", "/v1/reviews/stats", admin],
+          ];
+          for (const [method, path, token] of answers) {
+            const response = await call(method, path, { token });
+            assert.equal(response.status, 200, `${method} ${path}`);
+            assert.equal(response.headers.get("cache-control"), "no-store", `${method} ${path}`);
+          }
+          const created = await call("POST", `/v1/products/${service.newProductId()}/reviews`, {
+            token: ada,
+            body: reviewBody(),
+          });
+          assert.equal(created.headers.get("cache-control"), "no-store", "the new review");
+        });
+
         await t.step("stats count approved, pending, rejected and all reviews", async () => {
           const before = await stats();
-          const productId = newProductId();
+          const productId = service.newProductId();
           await approve((await submit(productId, await service.customer())).id);
           await submit(productId, await service.customer());
           await submit(productId, await service.customer());
@@ -462,10 +512,10 @@ for (const target of await postgresTargets()) {
         await t.step("mine: the caller's reviews of every status, newest first, paged", async () => {
           const dan = await service.customer();
           const written = [];
-          for (let i = 0; i < 3; i++) written.push(await submit(newProductId(), dan));
+          for (let i = 0; i < 3; i++) written.push(await submit(service.newProductId(), dan));
           await approve(written[0].id);
           await reject(written[1].id);
-          await submit(newProductId(), bob);
+          await submit(service.newProductId(), bob);
           const first = await call("GET", "/v1/reviews/mine?limit=2", { token: dan });
           assert.equal(first.status, 200);
           assert.equal(first.body.total, 3);
@@ -479,7 +529,7 @@ for (const target of await postgresTargets()) {
         });
 
         await t.step("delete: one's own 204; another's 404 and kept; an admin any", async () => {
-          const productId = newProductId();
+          const productId = service.newProductId();
           const adas = await submit(productId, ada);
           const bobs = await submit(productId, bob);
           await approve(bobs.id);
@@ -497,7 +547,7 @@ for (const target of await postgresTargets()) {
         });
 
         await t.step("the moderation list filters by status and product, oldest first, paged", async () => {
-          const productId = newProductId();
+          const productId = service.newProductId();
           const written = [];
           for (let i = 0; i < 3; i++) written.push(await submit(productId, await service.customer()));
           await approve(written[1].id);
@@ -521,6 +571,22 @@ for (const target of await postgresTargets()) {
           ]);
           assert.equal((await call("GET", "/v1/reviews?status=hidden", { token: admin })).status, 400);
           assert.equal((await call("GET", "/v1/reviews?productId=1", { token: admin })).status, 400);
+        });
+
+        // Last: the catalog does not come back.
+        await t.step("while the catalog is away, a review answers 503 and nothing is stored", async () => {
+          const productId = service.newProductId();
+          const before = await mineTotal(ada);
+          await service.stopCatalog();
+          const refused = await call("POST", `/v1/products/${productId}/reviews`, {
+            token: ada,
+            body: reviewBody(),
+          });
+          assert.equal(refused.status, 503, JSON.stringify(refused.body));
+          assert.equal(refused.body.type, "urn:multishop:problem:dependency-unavailable");
+          assert.equal(refused.headers.get("retry-after"), "5");
+          assert.equal(await mineTotal(ada), before);
+          assert.equal((await publicList(productId)).total, 0, "reading reviews needs no catalog");
         });
       } finally {
         await service.close();

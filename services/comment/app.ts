@@ -13,6 +13,7 @@ import { publicCache } from "@multishop/kit/cache";
 import { jsonBody, jsonResponse, problems } from "@multishop/kit/openapi";
 import { decodeCursor, pageOf, pagingQuery } from "@multishop/kit/paging";
 import { ProblemError } from "@multishop/kit/problem";
+import { uuidId } from "@multishop/kit/formats";
 import {
   authorName,
   ratings,
@@ -83,8 +84,9 @@ const ratingSummarySchema = z.object({
     .openapi({ description: "approved reviews per rating, 1 to 5" }),
 }).openapi("RatingSummary");
 
-const productParam = z.object({ productId: z.uuid("must be a product id (a UUID)") });
-const idParam = z.object({ id: z.uuid("must be a review id") });
+const productIdSchema = uuidId("must be a product id (a UUID)");
+const productParam = z.object({ productId: productIdSchema });
+const idParam = z.object({ id: uuidId("must be a review id") });
 
 const seq = z.string().regex(/^[0-9]{1,18}$/);
 /** The public list's cursor carries its sort, so a cursor from the other order is refused, not misread. */
@@ -154,6 +156,7 @@ export function createCommentApp(deps: CommentAppDeps): App {
     readiness: deps.readiness,
     verifyToken: deps.verifyToken,
   });
+  // A signed-in caller's answers are theirs (their reviews) or a moderator's; public reads set their own.
   const cached = publicCache(deps.cache);
 
   app.openapi(
@@ -211,12 +214,14 @@ export function createCommentApp(deps: CommentAppDeps): App {
       tags: ["reviews"],
       ...user,
       summary: "Review a product (one review per customer and product)",
-      description: "The review waits for a moderator (`pending`) before it is shown. It is a verified " +
-        "purchase while the author has a confirmed order with the product.",
+      description: "Only products on sale can be reviewed: an unknown product, a draft or an archived " +
+        "one answers 404 (503 while the catalog cannot be asked). The review waits for a moderator " +
+        "(`pending`) before it is shown. It is a verified purchase while the author has a confirmed " +
+        "order with the product.",
       request: { params: productParam, body: jsonBody(reviewInput) },
       responses: {
         201: jsonResponse(reviewSchema, "The new review, pending moderation"),
-        ...problems(400, 401, 403, 409, 413, 415),
+        ...problems(400, 401, 403, 404, 409, 413, 415, 503),
       },
     }),
     async (c) => {
@@ -304,7 +309,7 @@ export function createCommentApp(deps: CommentAppDeps): App {
         query: z.object({
           ...pagingQuery,
           status: z.enum(reviewStatuses).optional().openapi({ description: "only reviews with this status" }),
-          productId: z.uuid("must be a product id (a UUID)").optional().openapi({
+          productId: productIdSchema.optional().openapi({
             description: "only reviews of this product",
           }),
         }),

@@ -7,7 +7,6 @@ import assert from "node:assert/strict";
 import { amqpTarget, postgresTargets } from "@multishop/kit/testing";
 import {
   eventually,
-  newProductId,
   orderConfirmed,
   orderStatusChanged,
   reviewBody,
@@ -57,7 +56,11 @@ for (const target of await postgresTargets()) {
           "order.confirmed makes reviews of its products verified purchases, and only those",
           async () => {
             const { userId, token } = await newCustomer();
-            const [ordered, alsoOrdered, notOrdered] = [newProductId(), newProductId(), newProductId()];
+            const [ordered, alsoOrdered, notOrdered] = [
+              service.newProductId(),
+              service.newProductId(),
+              service.newProductId(),
+            ];
             const writtenBefore = await submit(ordered, token);
             assert.equal(writtenBefore.verifiedPurchase, false);
 
@@ -97,7 +100,7 @@ for (const target of await postgresTargets()) {
           "a cancelled order's purchases are forgotten, for earlier and later reviews",
           async () => {
             const { userId, token } = await newCustomer();
-            const [reviewed, reviewedLater] = [newProductId(), newProductId()];
+            const [reviewed, reviewedLater] = [service.newProductId(), service.newProductId()];
             const orderId = crypto.randomUUID();
             const review = await submit(reviewed, token);
             await service.sendOrderEvent(
@@ -130,7 +133,7 @@ for (const target of await postgresTargets()) {
           "another confirmed order of the product keeps the purchase when one is cancelled",
           async () => {
             const { userId, token } = await newCustomer();
-            const productId = newProductId();
+            const productId = service.newProductId();
             const [first, second] = [crypto.randomUUID(), crypto.randomUUID()];
             await service.handleOrderEvent("order.confirmed", orderConfirmed(first, userId, [productId]));
             await service.handleOrderEvent("order.confirmed", orderConfirmed(second, userId, [productId]));
@@ -147,7 +150,7 @@ for (const target of await postgresTargets()) {
           const [redelivered, overtaken, productId] = [
             crypto.randomUUID(),
             crypto.randomUUID(),
-            newProductId(),
+            service.newProductId(),
           ];
           const confirmationId = crypto.randomUUID();
           await service.handleOrderEvent(
@@ -175,7 +178,11 @@ for (const target of await postgresTargets()) {
 
         await t.step("a checkout that failed before confirmation changes nothing", async () => {
           const { userId, token } = await newCustomer();
-          const [confirmed, failed, productId] = [crypto.randomUUID(), crypto.randomUUID(), newProductId()];
+          const [confirmed, failed, productId] = [
+            crypto.randomUUID(),
+            crypto.randomUUID(),
+            service.newProductId(),
+          ];
           await service.handleOrderEvent("order.confirmed", orderConfirmed(confirmed, userId, [productId]));
           await service.handleOrderEvent(
             "order.status_changed",
@@ -190,7 +197,7 @@ for (const target of await postgresTargets()) {
 
         await t.step("submission and each moderation publish comment.review.status_changed", async () => {
           const { userId, token } = await newCustomer();
-          const productId = newProductId();
+          const productId = service.newProductId();
           const review = await submit(productId, token);
           await eventually("the submission's event", () => eventsOf(review.id).length === 1);
           const [submitted] = eventsOf(review.id);
@@ -230,7 +237,7 @@ for (const target of await postgresTargets()) {
           "a customer's refused moderation, a duplicate and a deletion publish nothing",
           async () => {
             const { token } = await newCustomer();
-            const productId = newProductId();
+            const productId = service.newProductId();
             const review = await submit(productId, token);
             assert.equal((await call("POST", `/v1/reviews/${review.id}/approve`, { token })).status, 403);
             assert.equal(
@@ -239,7 +246,7 @@ for (const target of await postgresTargets()) {
             );
             assert.equal((await call("DELETE", `/v1/reviews/${review.id}`, { token })).status, 204);
             // Anything the requests above published was in the outbox before the next review's event.
-            const marker = await submit(newProductId(), token);
+            const marker = await submit(service.newProductId(), token);
             await eventually("the next review's event", () => eventsOf(marker.id).length === 1);
             assert.equal(eventsOf(review.id).length, 1, "only the submission");
           },

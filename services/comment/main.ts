@@ -1,6 +1,6 @@
 /**
  * The comment service's process entry: configuration, database, migrations, the outbox relay, the
- * order events' consumer, server, shutdown. `startComment` is also how the all-in-one start and the
+ * order events' consumer, the catalog's client, server, shutdown. `startComment` is also how the all-in-one start and the
  * tests run it.
  */
 import { type TokenVerifier, verifierFromConfig } from "@multishop/kit/auth";
@@ -11,6 +11,7 @@ import {
   runPostgresService,
 } from "@multishop/kit/service-main";
 import { createCommentApp } from "./app.ts";
+import { catalogClient } from "./clients.ts";
 import { type CommentConfig, loadCommentConfig } from "./config.ts";
 import { consumeCommentEvents } from "./events.ts";
 import { createReviews } from "./reviews.ts";
@@ -32,7 +33,13 @@ export async function startComment(config: CommentConfig, runtime: CommentRuntim
   });
   const { sql, relay } = database;
   const store = createCommentStore(sql);
-  const reviews = createReviews({ sql, store, outbox: relay, logger });
+  const reviews = createReviews({
+    sql,
+    store,
+    catalog: catalogClient(config.CATALOG_URL),
+    outbox: relay,
+    logger,
+  });
   await consumeCommentEvents(bus, reviews, logger);
   const app = createCommentApp({
     reviews,

@@ -11,6 +11,8 @@ import type { Logger } from "@multishop/kit/log";
 import { enqueue, type Envelope, handleOnce } from "@multishop/kit/messaging";
 import type { Sql, TransactionSql } from "@multishop/kit/postgres";
 import { ProblemError } from "@multishop/kit/problem";
+import { ServiceUnavailableError } from "@multishop/kit/service-client";
+import type { Catalog } from "./clients.ts";
 import {
   type Moderation,
   type RatingSummary,
@@ -31,6 +33,8 @@ import {
 export interface ReviewsDeps {
   sql: Sql;
   store: CommentStore;
+  /** Where a review's product is checked: only products on sale may be reviewed. */
+  catalog: Catalog;
   /** Told after each commit that wrote to the outbox, so events go out without waiting for its poll. */
   outbox: { notify(): void };
   logger: Logger;
@@ -49,8 +53,36 @@ const notFound = () => new ProblemError({ status: 404, detail: "no such review" 
 
 const isAdmin = (principal: Principal) => principal.roles.includes("admin");
 
+/**
+ * Only products on sale may be reviewed, or anyone could fill the moderation queue with reviews of
+ * ids that name nothing. Drafts and archived products are unknown to the public, so they answer
+ * the same 404.
+ */
+async function checkOnSale(catalog: Catalog, productId: string): Promise<void> {
+  let onSale: boolean;
+  try {
+    onSale = await catalog.isOnSale(productId);
+  } catch (error) {
+    if (!(error instanceof ServiceUnavailableError)) throw error;
+    throw new ProblemError({
+      status: 503,
+      kind: "dependency-unavailable",
+      detail: "the catalog cannot be reached to check the product; try again shortly",
+      headers: { "retry-after": "5" },
+    });
+  }
+  if (!onSale) {
+    throw new ProblemError({
+      status: 404,
+      kind: "product-not-found",
+      detail: "no product on sale has this id",
+      errors: [{ field: "path.productId", reason: "is not a product on sale" }],
+    });
+  }
+}
+
 export function createReviews(deps: ReviewsDeps) {
-  const { sql, store, outbox, logger } = deps;
+  const { sql, store, catalog, outbox, logger } = deps;
 
   /** `comment.review.status_changed`, written with the change; a new review's previous status is null. */
   async function announceStatus(tx: TransactionSql, review: Review, previousStatus: ReviewStatus | null) {
@@ -64,8 +96,12 @@ export function createReviews(deps: ReviewsDeps) {
   }
 
   return {
-    /** A new review, pending moderation; 409 when the author has reviewed the product already. */
+    /**
+     * A new review, pending moderation; 404 when the product is not on sale, 409 when the author has
+     * reviewed it already.
+     */
     async submit(author: Author, productId: string, input: ReviewInput): Promise<Review> {
+      await checkOnSale(catalog, productId);
       try {
         const review = await sql.begin(async (tx) => {
           const inserted = await store.insertReview(tx, {

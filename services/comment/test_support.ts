@@ -1,7 +1,8 @@
 /**
  * Starts the comment service for a test against one PostgreSQL target, on the in-process bus or on
  * a real RabbitMQ (an exchange and queues of the test's own), with the review events it publishes
- * collected and helpers that send the order service's events as the order service does.
+ * collected and helpers that send the order service's events as the order service does. The catalog
+ * it asks about products is the real one, in process, holding the demo catalog.
  */
 import { orderEvents, type orderStatus } from "@multishop/kit/contracts/orders";
 import { createLogger } from "@multishop/kit/log";
@@ -16,6 +17,10 @@ import {
   waitFor,
 } from "@multishop/kit/testing";
 import type { z } from "zod";
+import { loadCatalogConfig } from "../catalog/config.ts";
+import { startCatalog } from "../catalog/main.ts";
+import { seedCatalog } from "../catalog/seed.ts";
+import { createMemoryCatalogStore } from "../catalog/store/memory.ts";
 import { loadCommentConfig } from "./config.ts";
 import { startComment } from "./main.ts";
 
@@ -48,8 +53,10 @@ export async function startTestComment(target: PostgresTarget, options: { amqpUr
       published.push(envelope);
       return Promise.resolve();
     });
+    const catalog = await startTestCatalog(tokens.verifyToken);
+    closers.push(catalog.close);
     const poolSize = database.maxConnections > 1 ? realPoolSize : 1;
-    const comment = await startComment(loadCommentConfig({ LOG_LEVEL: "silent" }), {
+    const comment = await startComment(loadCommentConfig({ LOG_LEVEL: "silent", CATALOG_URL: catalog.url }), {
       postgres: { url: database.url, maxConnections: poolSize },
       bus,
       logger,
@@ -67,6 +74,12 @@ export async function startTestComment(target: PostgresTarget, options: { amqpUr
       url: server.url,
       tokens,
       call,
+      /** A product on sale (active) that no other call handed out: each test writes its own reviews. */
+      newProductId: catalog.newProductId,
+      /** A product of the catalog that is not on sale. */
+      productIn: catalog.productIn,
+      /** Stops the catalog: reviews cannot be checked while it is away. */
+      stopCatalog: catalog.close,
       /** Every review event the service published, oldest first. */
       published,
       /** A customer's token, carrying `username` as identity's tokens do. */
@@ -158,5 +171,39 @@ export const reviewBody = (overrides: Record<string, unknown> = {}) => ({
   ...overrides,
 });
 
-/** A product id (a catalog UUID) no other test uses. */
-export const newProductId = () => crypto.randomUUID();
+/** The catalog with the demo catalog, served; answers for products come from it as in production. */
+async function startTestCatalog(verifyToken: Parameters<typeof startCatalog>[1]["verifyToken"]) {
+  const store = await createMemoryCatalogStore();
+  await seedCatalog(store, { url: (slug, variant) => `http://images.test/${slug}-${variant}.png` });
+  const events = createInProcessBus({ logger });
+  const catalog = await startCatalog(loadCatalogConfig({ LOG_LEVEL: "silent" }), {
+    store,
+    events,
+    logger,
+    verifyToken,
+  });
+  const server = serveForTest(catalog.app);
+  const onSale = (await store.products.list({ statuses: ["active"], sort: "newest", limit: 10_000 }))
+    .map((product) => product.id);
+  let stopped = false;
+  return {
+    url: server.url,
+    newProductId(): string {
+      const id = onSale.pop();
+      if (!id) throw new Error("the demo catalog has no product on sale left for this test");
+      return id;
+    },
+    async productIn(status: "draft" | "archived"): Promise<string> {
+      const [product] = await store.products.list({ statuses: [status], sort: "newest", limit: 1 });
+      return product.id;
+    },
+    async close() {
+      if (stopped) return;
+      stopped = true;
+      await server.close();
+      await catalog.close();
+      await events.close();
+      await store.close();
+    },
+  };
+}

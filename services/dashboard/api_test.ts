@@ -103,6 +103,37 @@ for (const bus of [{ name: "the in-process bus" }, { name: "RabbitMQ", rabbit }]
         await hangUp(stream);
       });
 
+      await t.step("an admin holds at most 5 streams; hanging one up frees its slot", async () => {
+        const streams = [];
+        for (let i = 0; i < 5; i++) {
+          const stream = await shop.openStream(admin);
+          assert.equal(stream.status, 200);
+          assert.equal(stream.headers.get("cache-control"), "no-store");
+          await stream.nextFigures();
+          streams.push(stream);
+        }
+        const refused = await shop.openStream(admin);
+        assert.equal(refused.status, 429);
+        assert.equal(refused.headers.get("retry-after"), "10");
+        assert.equal(refused.headers.get("content-type"), "application/problem+json");
+        await refused.close();
+        assert.equal(shop.dashboard.watching(), 5, "the refused stream watches nothing");
+
+        const otherAdmin = await shop.openStream(await shop.tokens.admin());
+        assert.equal(otherAdmin.status, 200, "another admin's streams are counted apart");
+        await otherAdmin.nextFigures();
+        await otherAdmin.close();
+
+        await streams.pop()!.close();
+        await waitFor("the closed stream to stop watching", () => shop.dashboard.watching() === 4);
+        const again = await shop.openStream(admin);
+        assert.equal(again.status, 200, "the slot is free again");
+        await again.nextFigures();
+        streams.push(again);
+        for (const stream of streams) await stream.close();
+        await waitFor("every stream to stop watching", () => shop.dashboard.watching() === 0);
+      });
+
       await t.step("every open stream is told; shutting the dashboard down ends them", async () => {
         const streams = [await shop.openStream(admin), await shop.openStream(admin)];
         for (const stream of streams) await stream.nextFigures();

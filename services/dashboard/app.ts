@@ -1,10 +1,16 @@
 /** The dashboard's HTTP routes, built from injected dependencies; no I/O happens at import. */
 import { createRoute, z } from "@hono/zod-openapi";
-import { streamSSE } from "hono/streaming";
 import { type App, createApp, type ServiceAppDeps } from "@multishop/kit/app";
 import { bearerSecurity, requireRole } from "@multishop/kit/auth";
 import { jsonResponse, problems } from "@multishop/kit/openapi";
 import { shuttingDown } from "@multishop/kit/serve";
+import {
+  createStreamSlots,
+  defaultStreamsPerUser,
+  eventStreamResponse,
+  tooManyStreamsResponse,
+  userEventStream,
+} from "@multishop/kit/streams";
 import type { Dashboard } from "./dashboard.ts";
 import { type Figures, orderStatuses, sources } from "./domain.ts";
 
@@ -12,6 +18,8 @@ export interface DashboardAppDeps extends ServiceAppDeps {
   dashboard: Dashboard;
   /** How long an event stream stays silent before a comment line keeps proxies from closing it. */
   heartbeatMs?: number;
+  /** How many event streams one admin may hold open at once. */
+  eventStreamsPerUser?: number;
 }
 
 export const dashboardDocument = {
@@ -57,6 +65,8 @@ export function createDashboardApp(deps: DashboardAppDeps): App {
     readiness: deps.readiness,
     verifyToken: deps.verifyToken,
   });
+  // Every route is for admins only.
+  const streams = createStreamSlots(deps.eventStreamsPerUser ?? defaultStreamsPerUser);
 
   app.openapi(
     createRoute({
@@ -69,7 +79,6 @@ export function createDashboardApp(deps: DashboardAppDeps): App {
       responses: { 200: jsonResponse(figuresSchema, "The figures"), ...problems(401, 403) },
     }),
     async (c) => {
-      c.header("cache-control", "no-store");
       // Read again now: no event announces some changes (a seed, a new category).
       await dashboard.refreshAll();
       return c.json(dashboard.figures(), 200);
@@ -84,19 +93,28 @@ export function createDashboardApp(deps: DashboardAppDeps): App {
       summary: "Watch the shop's figures (server-sent events)",
       description: "A `figures` event with the figures (as `GET /v1/admin/dashboard` answers them) now, " +
         `then after every change; a comment line after ${heartbeatMs / 1000} s of silence keeps ` +
-        "proxies from closing the stream. It ends when the service shuts down; open it again then.",
+        "proxies from closing the stream. It ends when the service shuts down; open it again then. An " +
+        "admin holds at most `EVENT_STREAMS_PER_USER` streams open at once " +
+        `(${defaultStreamsPerUser} unless configured); one more answers 429 until one of them is closed.`,
       responses: {
-        200: { description: "The event stream", content: { "text/event-stream": { schema: z.string() } } },
+        200: eventStreamResponse("The figures' event stream", [{
+          name: "figures",
+          data: figuresSchema,
+          id: "the figures' `updatedAt`",
+        }]),
         ...problems(401, 403),
+        ...tooManyStreamsResponse,
       },
     }),
-    async (c) => {
-      // The first event shows the figures as they are now, not as the last event or refresh left them.
-      await dashboard.refreshAll();
-      return streamSSE(c, async (stream) => {
+    (c) =>
+      userEventStream(c, streams, async (stream) => {
+        // The first event shows the figures as they are now, not as the last event or refresh left them.
+        await dashboard.refreshAll();
         const watch = dashboard.watch();
         stream.onAbort(watch.close);
         shuttingDown.addEventListener("abort", watch.close);
+        // A client gone during the first read was gone before onAbort listened.
+        if (stream.aborted) watch.close();
         try {
           let update = await watch.next(heartbeatMs);
           while (update !== "closed") {
@@ -108,8 +126,7 @@ export function createDashboardApp(deps: DashboardAppDeps): App {
           shuttingDown.removeEventListener("abort", watch.close);
           watch.close();
         }
-      });
-    },
+      }),
   );
 
   return app;

@@ -10,6 +10,7 @@ import {
   serviceClientEnv,
 } from "@multishop/kit/config";
 import { messagingEnv } from "@multishop/kit/messaging";
+import { streamsEnv } from "@multishop/kit/streams";
 
 export const dashboardEnv = z.object({
   ...commonEnv,
@@ -27,6 +28,7 @@ export const dashboardEnv = z.object({
    * brands have none, and a missed event heals here.
    */
   DASHBOARD_REFRESH_SECONDS: positiveInt(60),
+  ...streamsEnv,
 });
 
 export type DashboardConfig = z.infer<typeof dashboardEnv>;

@@ -55,6 +55,7 @@ export async function startDashboard(config: DashboardConfig, runtime: Dashboard
   const app = createDashboardApp({
     dashboard,
     heartbeatMs: runtime.heartbeatMs,
+    eventStreamsPerUser: config.EVENT_STREAMS_PER_USER,
     verifyToken: runtime.verifyToken ?? verifierFromConfig(config),
     logger,
     bodyLimitBytes: config.BODY_LIMIT_BYTES,

@@ -1,8 +1,28 @@
 /** The inventory service through HTTP, as the storefront and admins use it, on both PostgreSQL targets. */
 import assert from "node:assert/strict";
+import { createEnvelope } from "@multishop/kit/messaging";
 import { call as callService, type CallOptions, postgresTargets } from "@multishop/kit/testing";
+import type { CatalogStatus } from "./domain.ts";
 import { demoOnHand, seedStock } from "./seed.ts";
 import { newOrderId, newProductId, startTestInventory } from "./test_support.ts";
+
+/** The catalog's event about the product, as it publishes it. */
+const catalogEvent = (
+  type: "catalog.product.created" | "catalog.product.updated",
+  productId: string,
+  status: CatalogStatus,
+  occurredAt?: string,
+) =>
+  createEnvelope(type, {
+    productId,
+    name: "Linen shirt",
+    slug: `linen-shirt-${productId}`,
+    price: { amount: 4_900, currency: "USD" },
+    status,
+    categoryId: "category-1",
+    brandId: null,
+    image: null,
+  }, { occurredAt });
 
 for (const target of await postgresTargets()) {
   Deno.test(
@@ -61,7 +81,14 @@ for (const target of await postgresTargets()) {
           assert.equal(created.headers.get("location"), `/v1/inventory/${productId}`);
           const { updatedAt, ...rest } = created.body;
           assert.ok(Date.parse(updatedAt));
-          assert.deepEqual(rest, { productId, onHand: 12, reserved: 0, available: 12, retired: false });
+          assert.deepEqual(rest, {
+            productId,
+            onHand: 12,
+            reserved: 0,
+            available: 12,
+            retired: false,
+            catalogStatus: null,
+          });
 
           const changed = await asAdmin("PUT", `/v1/inventory/${productId}`, { onHand: 30 });
           assert.equal(changed.status, 200);
@@ -200,17 +227,103 @@ for (const target of await postgresTargets()) {
           assert.equal(query.schema.type, "string");
         });
 
-        await t.step("seedStock stocks the demo catalog once; what exists stays", async () => {
-          const productIds = Array.from({ length: 40 }, newProductId);
+        await t.step(
+          "drafts and archived products answer as unknown; the catalog's updates decide",
+          async () => {
+            const [draft, unknown] = [newProductId(), newProductId()];
+            const asUnknown = (productId: string) => ({ productId, available: 0, inStock: false });
+            assert.equal(
+              await inventory.handle(catalogEvent("catalog.product.created", draft, "draft")),
+              true,
+            );
+            assert.equal((await asAdmin("PUT", `/v1/inventory/${draft}`, { onHand: 8 })).status, 200);
+            const hidden = await availability(draft, unknown);
+            assert.equal(hidden.status, 200);
+            assert.deepEqual(
+              hidden.body.items,
+              [asUnknown(draft), asUnknown(unknown)],
+              "a draft is not shown",
+            );
+            const stock = await asAdmin("GET", `/v1/inventory/${draft}`);
+            assert.equal(stock.body.onHand, 8, "admins see its stock");
+            assert.equal(stock.body.catalogStatus, "draft");
+
+            const published = catalogEvent("catalog.product.updated", draft, "active");
+            assert.equal(await inventory.handle(published), true);
+            assert.deepEqual((await availability(draft)).body.items, [
+              { productId: draft, available: 8, inStock: true },
+            ]);
+            assert.equal(await inventory.handle(published), false, "a redelivery is handled once");
+            await inventory.handle(catalogEvent("catalog.product.updated", draft, "archived"));
+            assert.deepEqual((await availability(draft)).body.items, [asUnknown(draft)]);
+            const retriedLate = catalogEvent(
+              "catalog.product.updated",
+              draft,
+              "active",
+              new Date(Date.now() - 60_000).toISOString(),
+            );
+            assert.equal(await inventory.handle(retriedLate), true);
+            assert.deepEqual(
+              (await availability(draft)).body.items,
+              [asUnknown(draft)],
+              "an older status arriving late changes nothing",
+            );
+
+            const late = newProductId();
+            await inventory.handle(catalogEvent("catalog.product.updated", late, "active"));
+            const arrived = await asAdmin("GET", `/v1/inventory/${late}`);
+            assert.deepEqual([arrived.body.onHand, arrived.body.catalogStatus], [0, "active"]);
+          },
+        );
+
+        await t.step("admin answers carry Cache-Control: no-store; public availability none", async () => {
+          const productId = newProductId();
+          const put = await asAdmin("PUT", `/v1/inventory/${productId}`, { onHand: 3 });
+          assert.equal(put.headers.get("cache-control"), "no-store");
+          const read = await asAdmin("GET", `/v1/inventory/${productId}`);
+          assert.equal(read.headers.get("cache-control"), "no-store");
+          assert.equal((await availability(productId)).headers.get("cache-control"), null);
+        });
+
+        await t.step("seedStock stocks the demo catalog once, with statuses; what exists stays", async () => {
+          const statusOf = (i: number): CatalogStatus => i % 10 === 1 ? "draft" : "active";
+          const products = Array.from(
+            { length: 40 },
+            (_, i) => ({ id: newProductId(), status: statusOf(i) }),
+          );
+          const productIds = products.map((product) => product.id);
           await asAdmin("PUT", `/v1/inventory/${productIds[0]}`, { onHand: 1 });
-          assert.equal(await seedStock(service.store, productIds), 39);
-          assert.equal(await seedStock(service.store, productIds), 0, "a second run changes nothing");
+          assert.equal(await seedStock(service.store, products), 39);
+          assert.equal(await seedStock(service.store, products), 0, "a second run changes nothing");
           const { items } = (await availability(...productIds)).body;
           assert.equal(items[0].available, 1, "an existing count is left alone");
           assert.deepEqual(
             items.slice(1).map((item: { available: number }) => item.available),
-            productIds.slice(1).map(demoOnHand),
+            products.slice(1).map((product) => product.status === "draft" ? 0 : demoOnHand(product.id)),
+            "drafts are stocked but not shown",
           );
+          const draft = await asAdmin("GET", `/v1/inventory/${productIds[1]}`);
+          assert.deepEqual([draft.body.onHand, draft.body.catalogStatus], [
+            demoOnHand(productIds[1]),
+            "draft",
+          ]);
+        });
+
+        await t.step("ids are refused as the document says", async () => {
+          // Hex in the UUID's shape, but neither version nor variant is the RFC's.
+          const notRfcUuid = "00000000-0000-0000-c000-000000000001";
+          assert.equal((await availability(notRfcUuid)).status, 400);
+          const document = (await call("GET", "/openapi.json")).body;
+          const [query] = document.paths["/v1/inventory"].get.parameters;
+          const pattern = new RegExp(query.schema.pattern);
+          assert.ok(!pattern.test(notRfcUuid));
+          const ids = Array.from({ length: 3 }, newProductId);
+          assert.ok(pattern.test(ids.join(",")) && pattern.test(` ${ids.join(" , ")} `));
+          assert.ok(!pattern.test(`${ids.join(",")},`), "no empty id");
+          assert.ok(pattern.test(Array.from({ length: 100 }, newProductId).join(",")));
+          assert.ok(!pattern.test(Array.from({ length: 101 }, newProductId).join(",")), "at most 100");
+          const [path] = document.paths["/v1/inventory/{productId}"].get.parameters;
+          assert.ok(!new RegExp(path.schema.pattern).test(notRfcUuid));
         });
       } finally {
         await service.close();

@@ -5,6 +5,7 @@ import { bearerSecurity, requireRole } from "@multishop/kit/auth";
 import { jsonBody, jsonResponse, problems } from "@multishop/kit/openapi";
 import {
   available,
+  catalogStatuses,
   maxProductIdsPerQuery,
   productId,
   productIdList,
@@ -35,6 +36,10 @@ const stockSchema = z.object({
   reserved: z.number().int().openapi({ description: "units held by orders in checkout" }),
   available: z.number().int().openapi({ description: "units that can be ordered now" }),
   retired: z.boolean().openapi({ description: "the product left the catalog: nothing can be reserved" }),
+  catalogStatus: z.enum(catalogStatuses).nullable().openapi({
+    description: "the product's status in the catalog, as it last said; null until it has. Public " +
+      "availability shows drafts and archived products as unknown",
+  }),
   updatedAt: z.string().datetime(),
 }).openapi("Stock");
 
@@ -47,6 +52,7 @@ const toStockJson = (stock: StockLevel) => ({
   reserved: stock.reserved,
   available: available(stock),
   retired: stock.retired,
+  catalogStatus: stock.catalogStatus,
   updatedAt: stock.updatedAt.toISOString(),
 });
 
@@ -59,6 +65,7 @@ export function createInventoryApp(deps: InventoryAppDeps): App {
     readiness: deps.readiness,
     verifyToken: deps.verifyToken,
   });
+  // The admin routes' answers are for admins only; the public availability is answered to anyone.
 
   app.openapi(
     createRoute({
@@ -66,12 +73,12 @@ export function createInventoryApp(deps: InventoryAppDeps): App {
       path: "/v1/inventory",
       tags: ["inventory"],
       summary: "Availability of products",
-      description:
-        "Each product once, in the order asked. A product the inventory does not know has 0 available.",
+      description: "Each product once, in the order asked. A product the inventory does not know has 0 " +
+        "available, and so has one the public may not know of (a draft or archived product).",
       request: {
         query: z.object({
           productIds: productIdList.openapi({
-            description: `1 to ${maxProductIdsPerQuery} product ids, separated by commas`,
+            description: `1 to ${maxProductIdsPerQuery} product ids (UUIDs), separated by commas`,
             example: "0b6f2a4e-3c1d-8e5f-9a7b-1c2d3e4f5a6b,5d1c9e2f-7a3b-8c4d-9e5f-6a7b8c9d0e1f",
           }),
         }),

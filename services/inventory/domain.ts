@@ -4,6 +4,12 @@
  * in as values.
  */
 import { z } from "@hono/zod-openapi";
+import { productSnapshot } from "@multishop/kit/contracts/catalog";
+import { uuidId, uuidListPattern } from "@multishop/kit/formats";
+
+/** A product's status in the catalog: only active products are sold and known to the public. */
+export const catalogStatuses = productSnapshot.shape.status.options;
+export type CatalogStatus = (typeof catalogStatuses)[number];
 
 /** One product's stock, as stored. */
 export interface StockLevel {
@@ -13,6 +19,8 @@ export interface StockLevel {
   reserved: number;
   /** The product left the catalog: nothing more of it can be reserved. */
   retired: boolean;
+  /** The product's status as the catalog last said; null when it has not said. */
+  catalogStatus: CatalogStatus | null;
   updatedAt: Date;
 }
 
@@ -21,6 +29,14 @@ export function available(stock: Pick<StockLevel, "onHand" | "reserved" | "retir
   if (!stock || stock.retired) return 0;
   return stock.onHand - stock.reserved;
 }
+
+/**
+ * Whether the public may see the product's availability: not while the catalog keeps the product
+ * from the public (a draft, an archived product), since availability would reveal that it exists. A
+ * product the catalog has not said anything about is shown.
+ */
+export const shownToPublic = (stock: Pick<StockLevel, "catalogStatus">): boolean =>
+  stock.catalogStatus === null || stock.catalogStatus === "active";
 
 /** Why an admin cannot set the count on hand to `onHand`, or undefined when they can. */
 export function onHandProblem(stock: Pick<StockLevel, "reserved">, onHand: number): string | undefined {
@@ -170,7 +186,7 @@ const maxOnHand = 1_000_000_000;
 export const maxProductIdsPerQuery = 100;
 
 /** Product ids are the catalog's: UUIDs. */
-export const productId = z.uuid("must be a product id");
+export const productId = uuidId("must be a product id");
 
 /** The request body of PUT /v1/inventory/{productId}. */
 export const stockInput = z.strictObject({
@@ -182,6 +198,7 @@ export const stockInput = z.strictObject({
 
 /** `?productIds=a,b`: 1 to 100 comma-separated product ids. */
 export const productIdList = z.string()
+  .openapi({ pattern: uuidListPattern(maxProductIdsPerQuery) })
   .transform((value) => value.split(",").map((id) => id.trim()))
   .pipe(
     z.array(productId)

@@ -2,7 +2,8 @@
  * What the inventory consumes and publishes.
  *
  * Consumed, on the `inventory` queue: the order service's checkout commands (reserve, commit,
- * release, return) and the catalog's product events, which create and retire stock records. Each
+ * release, return) and the catalog's product events, which create stock records, keep the product's
+ * status (public availability hides drafts) and retire them. Each
  * message is handled once: inventory.ts records it in the inbox in the transaction of its effects.
  *
  * Published through the outbox, in the transaction of the change: each command's reply, with the
@@ -20,6 +21,7 @@ const consumedTypes = [
   "inventory.release",
   "inventory.return",
   "catalog.product.created",
+  "catalog.product.updated",
   "catalog.product.deleted",
 ] as const;
 

@@ -1,7 +1,7 @@
 /**
  * The inventory service's use cases: availability, stock administration, the checkout's reserve,
- * commit, release and return, the expiry of reservations nobody confirmed, and products coming and
- * going with the catalog. The rules come from domain.ts, the queries from store/; this file puts them
+ * commit, release and return, the expiry of reservations nobody confirmed, and products coming,
+ * changing status and going with the catalog. The rules come from domain.ts, the queries from store/; this file puts them
  * in order. A consumed message is applied in one transaction with its inbox record and, for a
  * checkout command, its reply in the outbox; an expiry writes `inventory.released` in its own.
  */
@@ -20,6 +20,7 @@ import {
   reservationDeadline,
   ReservationError,
   type ReservationLine,
+  shownToPublic,
   statusAfterCommit,
   statusAfterExpiry,
   statusAfterRelease,
@@ -153,9 +154,10 @@ export function createInventory(deps: InventoryDeps) {
         await reply(tx, envelope, "inventory.returned", { orderId });
         return true;
       }
-      case "catalog.product.created": {
-        const { productId } = catalogEvents["catalog.product.created"].parse(envelope.payload);
-        await store.addProduct(tx, productId);
+      case "catalog.product.created":
+      case "catalog.product.updated": {
+        const { productId, status } = catalogEvents[envelope.type].parse(envelope.payload);
+        await store.recordCatalogStatus(tx, productId, status, new Date(envelope.occurredAt));
         return false;
       }
       case "catalog.product.deleted": {
@@ -183,12 +185,16 @@ export function createInventory(deps: InventoryDeps) {
       return handled;
     },
 
-    /** Each product once, in the order asked; a product without stock has 0 available. */
+    /**
+     * Each product once, in the order asked; a product without stock has 0 available, and so has one
+     * the public may not know of (a draft), exactly as if the inventory did not know it either.
+     */
     async availability(productIds: readonly string[]): Promise<Availability[]> {
       const unique = [...new Set(productIds)];
       const stock = await store.stockLevels(unique);
       return unique.map((productId) => {
-        const units = available(stock.get(productId));
+        const level = stock.get(productId);
+        const units = level && shownToPublic(level) ? available(level) : 0;
         return { productId, available: units, inStock: units > 0 };
       });
     },

@@ -1,4 +1,5 @@
 /** Demo data: stock for the demo catalog's products, varied like a real shop's and the same on every run. */
+import type { CatalogStatus } from "./domain.ts";
 import type { InventoryStore } from "./store/postgres.ts";
 
 /**
@@ -22,10 +23,18 @@ function fnv1a(text: string): number {
 
 /**
  * Gives each product without a stock record its demo count, and returns how many it created; products
- * that have a record, whatever its count, stay as they are.
+ * that have a record, whatever its count, stay as they are. The products' statuses come along, since
+ * the demo catalog is written without publishing events: its drafts must not show publicly.
  */
-export async function seedStock(store: InventoryStore, productIds: readonly string[]): Promise<number> {
+export async function seedStock(
+  store: InventoryStore,
+  products: readonly { id: string; status: CatalogStatus }[],
+): Promise<number> {
   return await store.addMissing(
-    productIds.map((productId) => ({ productId, onHand: demoOnHand(productId) })),
+    products.map((product) => ({
+      productId: product.id,
+      onHand: demoOnHand(product.id),
+      catalogStatus: product.status,
+    })),
   );
 }

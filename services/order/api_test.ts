@@ -13,11 +13,18 @@ import { addressBody, type Checkout, eventually, hookable, startCheckout } from 
 /** A command a test held back goes out as it was, validated when it was first published. */
 const heldCommand = z.unknown();
 
+/** Few, so that the bound on open event streams is quick to reach. */
+const streamsPerUser = 2;
+
 for (const target of await postgresTargets()) {
   Deno.test({ name: `orders on ${target.name} PostgreSQL`, ignore: Boolean(target.skip) }, async (t) => {
     const { hooks, wrap } = hookable();
     // Short enough for the timeout step to be quick, long enough for any other step on a busy machine.
-    const shop = await startCheckout({ target, wrapBus: wrap, orderEnv: { STEP_TIMEOUT_SECONDS: "6" } });
+    const shop = await startCheckout({
+      target,
+      wrapBus: wrap,
+      orderEnv: { STEP_TIMEOUT_SECONDS: "6", EVENT_STREAMS_PER_USER: String(streamsPerUser) },
+    });
     const { call, products, inventory, discount, stock } = shop;
     const payment = (orderId: string) => shop.payments.payment(orderId).catch(() => undefined);
     const newCoupon = (overrides: Record<string, unknown> = {}) =>
@@ -449,6 +456,81 @@ for (const target of await postgresTargets()) {
           assert.equal(refused.status, 404);
         },
       );
+
+      await t.step(
+        "events: a user holds a bounded number of streams; closing one frees its slot",
+        async () => {
+          const customer = await shop.customer([{ productId: (await stocked(5)).id, quantity: 1 }]);
+          const placed = await shop.place(customer);
+          // A confirmed order's stream stays open: shipping is still to come.
+          assert.equal((await shop.settled(placed.body.id)).status, "confirmed");
+          const watch = (token: string) =>
+            fetch(`${shop.orderUrl}/v1/orders/${placed.body.id}/events`, {
+              headers: { authorization: `Bearer ${token}` },
+            });
+          const open = [];
+          for (let i = 0; i < streamsPerUser; i++) {
+            const stream = await watch(customer.token);
+            assert.equal(stream.status, 200);
+            assert.equal(stream.headers.get("cache-control"), "no-store", "the stream is the customer's");
+            open.push(stream);
+          }
+          const refused = await watch(customer.token);
+          assert.equal(refused.status, 429);
+          assert.equal(refused.headers.get("retry-after"), "10");
+          assert.equal(refused.headers.get("content-type"), "application/problem+json");
+          assert.equal((await refused.json()).type, "urn:multishop:problem:too-many-streams");
+
+          const admin = await watch(await shop.tokens.admin());
+          assert.equal(admin.status, 200, "another user's streams are counted apart");
+          await admin.body!.cancel();
+
+          await open.pop()!.body!.cancel();
+          await eventually(async () => {
+            const again = await watch(customer.token);
+            if (again.status !== 200) {
+              await again.body?.cancel();
+              return false;
+            }
+            open.push(again);
+            return true;
+          }, "the closed stream's slot to be free");
+          for (const stream of open) await stream.body!.cancel();
+        },
+      );
+
+      await t.step("personal answers carry Cache-Control: no-store", async () => {
+        const customer = await shop.tokens.customer();
+        for (const path of ["/v1/orders", "/v1/addresses"]) {
+          const response = await call(customer, "GET", path);
+          assert.equal(response.status, 200);
+          assert.equal(response.headers.get("cache-control"), "no-store", path);
+        }
+        const admin = await call(await shop.tokens.admin(), "GET", "/v1/orders/stats");
+        assert.equal(admin.headers.get("cache-control"), "no-store", "admin figures");
+        const created = await call(customer, "POST", "/v1/addresses", addressBody());
+        assert.equal(created.headers.get("cache-control"), "no-store");
+      });
+
+      await t.step("paging cursors and ids are refused as the document says", async () => {
+        const customer = await shop.tokens.customer();
+        const notBase64url = await call(customer, "GET", "/v1/orders?cursor=a%2Bb");
+        assert.equal(notBase64url.status, 400);
+        assert.deepEqual(notBase64url.body.errors, [{
+          field: "query.cursor",
+          reason: "is not a cursor from this list",
+        }]);
+        // Hex in the UUID's shape, but neither version nor variant is the RFC's.
+        const notRfcUuid = await call(customer, "GET", "/v1/orders/00000000-0000-0000-c000-000000000001");
+        assert.equal(notRfcUuid.status, 400);
+        const document = (await call(undefined, "GET", "/openapi.json")).body;
+        const id = document.paths["/v1/orders/{id}"].get.parameters[0].schema;
+        assert.ok(
+          !new RegExp(id.pattern).test("00000000-0000-0000-c000-000000000001"),
+          "the pattern says so",
+        );
+        assert.ok(new RegExp(id.pattern).test(crypto.randomUUID()));
+      });
     } finally {
       hooks.before = undefined;
       await shop.close();

@@ -1,18 +1,27 @@
 /** The order service's HTTP routes, built from injected dependencies; no I/O happens at import. */
 import { createRoute, z } from "@hono/zod-openapi";
-import { streamSSE } from "hono/streaming";
 import { type App, createApp, type ServiceAppDeps } from "@multishop/kit/app";
 import { bearerSecurity, principalOf, requireStatsReader, requireUser } from "@multishop/kit/auth";
 import { jsonBody, jsonResponse, problems } from "@multishop/kit/openapi";
 import { createdPosition, decodeCursor, pageOf, pagingQuery } from "@multishop/kit/paging";
 import { ProblemError } from "@multishop/kit/problem";
 import { shuttingDown } from "@multishop/kit/serve";
+import { uuidId } from "@multishop/kit/formats";
+import {
+  createStreamSlots,
+  defaultStreamsPerUser,
+  eventStreamResponse,
+  tooManyStreamsResponse,
+  userEventStream,
+} from "@multishop/kit/streams";
 import { addressInput, cancellationReasons, type Order, orderStatuses, placeOrderInput } from "./domain.ts";
 import type { Orders } from "./orders.ts";
 import type { StoredAddress } from "./store/postgres.ts";
 
 export interface OrderAppDeps extends ServiceAppDeps {
   orders: Orders;
+  /** How many order event streams one user may hold open at once. */
+  eventStreamsPerUser?: number;
 }
 
 export const orderDocument = {
@@ -65,9 +74,16 @@ const orderSchema = z.object({
   updatedAt: z.string().datetime(),
 }).openapi("Order");
 
+/** What an order's event stream says at each change: the order's public status and what goes with it. */
+const orderStatusEventSchema = z.object({
+  status: z.enum(orderStatuses),
+  cancellationReason: z.enum(cancellationReasons).nullable(),
+  trackingCode: z.string().nullable().openapi({ description: "the shipment's, once there is one" }),
+}).openapi("OrderStatusEvent");
+
 const orderPage = z.object({ items: z.array(orderSchema), nextCursor: z.string().nullable() });
 const orderCursor = z.object({ createdAt: z.string().datetime(), id: z.uuid() });
-const idParam = z.object({ id: z.uuid("must be an id") });
+const idParam = z.object({ id: uuidId("must be an id") });
 const user = { security: bearerSecurity, middleware: [requireUser] };
 
 const toAddressJson = (address: StoredAddress) => ({
@@ -110,6 +126,8 @@ export function createOrderApp(deps: OrderAppDeps): App {
     readiness: deps.readiness,
     verifyToken: deps.verifyToken,
   });
+  // Every route answers the caller's own data, or an admin's view.
+  const streams = createStreamSlots(deps.eventStreamsPerUser ?? defaultStreamsPerUser);
 
   app.openapi(
     createRoute({
@@ -333,25 +351,31 @@ export function createOrderApp(deps: OrderAppDeps): App {
       tags: ["orders"],
       ...user,
       summary: "Watch an order's status (server-sent events)",
-      description: "A `status` event with `{status, cancellationReason, trackingCode}` now, then at each " +
-        "change: the checkout (`confirmed` or `cancelled`), then shipping (`shipped`, `delivered`). The " +
-        "stream ends once the order is `delivered` or `cancelled`.",
+      description: "A `status` event now, then at each change: the checkout (`confirmed` or " +
+        "`cancelled`), then shipping (`shipped`, `delivered`). The stream ends once the order is " +
+        "`delivered` or `cancelled`. A user holds at most `EVENT_STREAMS_PER_USER` streams open at once " +
+        `(${defaultStreamsPerUser} unless configured); one more answers 429 until one of them is closed.`,
       request: { params: idParam },
       responses: {
-        200: { description: "The event stream", content: { "text/event-stream": { schema: z.string() } } },
+        200: eventStreamResponse("The order's event stream", [{
+          name: "status",
+          data: orderStatusEventSchema,
+          id: "when the order last changed (RFC 3339)",
+        }]),
         ...problems(400, 401, 403, 404),
+        ...tooManyStreamsResponse,
       },
     }),
     async (c) => {
       const principal = principalOf(c);
       const { id } = c.req.valid("param");
       let order = await orders.order(principal, id);
-      return streamSSE(c, async (stream) => {
+      return userEventStream(c, streams, async (stream) => {
         let sent: string | undefined;
         // Polling the order's row sees changes made by any instance of the service, and costs one
         // indexed read per stream per interval.
-        while (!stream.aborted && !shuttingDown.aborted) {
-          const status = {
+        for (;;) {
+          const status: z.infer<typeof orderStatusEventSchema> = {
             status: order.status,
             cancellationReason: order.cancellationReason,
             trackingCode: order.trackingCode,
@@ -363,6 +387,8 @@ export function createOrderApp(deps: OrderAppDeps): App {
           }
           if (streamEnds.has(order.status)) return;
           await stream.sleep(streamPollMs);
+          // The client may have gone, or the service begun to shut down, while this slept.
+          if (stream.aborted || shuttingDown.aborted) return;
           order = await orders.order(principal, id);
         }
       });

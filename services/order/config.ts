@@ -11,6 +11,7 @@ import {
   serviceClientEnv,
 } from "@multishop/kit/config";
 import { messagingEnv } from "@multishop/kit/messaging";
+import { streamsEnv } from "@multishop/kit/streams";
 
 export const orderEnv = z.object({
   ...commonEnv,
@@ -25,6 +26,7 @@ export const orderEnv = z.object({
   STEP_TIMEOUT_SECONDS: positiveInt(30),
   /** How often steps past their deadline are looked for. */
   TIMEOUT_SWEEP_SECONDS: positiveInt(5),
+  ...streamsEnv,
 });
 
 export type OrderConfig = z.infer<typeof orderEnv>;

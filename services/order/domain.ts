@@ -10,6 +10,7 @@ import { discountMessages, inventoryMessages, paymentMessages } from "@multishop
 import { cardInput } from "../payment/contract.ts";
 import type { Money } from "@multishop/kit/contracts/catalog";
 import { orderStatus } from "@multishop/kit/contracts/orders";
+import { uuidId } from "@multishop/kit/formats";
 
 const text = (max: number) => z.string().trim().min(1).max(max);
 
@@ -29,7 +30,7 @@ export const addressInput = z.strictObject({
 export type AddressInput = z.infer<typeof addressInput>;
 
 export const placeOrderInput = z.strictObject({
-  addressId: z.uuid("must be an address id"),
+  addressId: uuidId("must be an address id"),
   payment: cardInput,
 }).openapi("PlaceOrderInput");
 

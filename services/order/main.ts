@@ -67,6 +67,7 @@ export async function startOrder(config: OrderConfig, runtime: OrderRuntime) {
     logger,
     bodyLimitBytes: config.BODY_LIMIT_BYTES,
     readiness: { postgres: store.ping, messaging: bus.ping },
+    eventStreamsPerUser: config.EVENT_STREAMS_PER_USER,
   });
   return {
     app,

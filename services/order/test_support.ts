@@ -189,6 +189,7 @@ export async function startCheckout(options: CheckoutOptions) {
       logger,
       verifyToken: tokens.verifyToken,
     });
+    closers.push(catalog.close);
     const catalogUrl = serve(catalog.app);
 
     const inventory = await startInventory(

@@ -1,6 +1,7 @@
 /** The inventory service's PostgreSQL adapter: every query the service makes, and nothing else. */
 import type { Sql, TransactionSql } from "@multishop/kit/postgres";
 import {
+  type CatalogStatus,
   onHandProblem,
   type Reservation,
   type ReservationLine,
@@ -14,6 +15,7 @@ interface StockRow {
   on_hand: number;
   reserved: number;
   retired: boolean;
+  catalog_status: CatalogStatus | null;
   updated_at: Date;
 }
 
@@ -34,13 +36,14 @@ export type SetOnHandResult =
   | { outcome: "created" | "updated"; stock: StockLevel }
   | { outcome: "refused"; reason: string };
 
-const stockColumns = ["product_id", "on_hand", "reserved", "retired", "updated_at"];
+const stockColumns = ["product_id", "on_hand", "reserved", "retired", "catalog_status", "updated_at"];
 
 const toStock = (row: StockRow): StockLevel => ({
   productId: row.product_id,
   onHand: row.on_hand,
   reserved: row.reserved,
   retired: row.retired,
+  catalogStatus: row.catalog_status,
   updatedAt: row.updated_at,
 });
 
@@ -136,23 +139,43 @@ export function createInventoryStore(sql: Sql) {
       });
     },
 
-    /** Gives a new product a stock row with nothing on hand, unless it has one. */
-    async addProduct(tx: TransactionSql, productId: string): Promise<void> {
+    /**
+     * Records the product's status in the catalog as of `asOf` (the change's time), giving a product new
+     * to the inventory a stock row with nothing on hand; the counts of a row already there stay as they
+     * are. A status older than the one recorded (a retried event arriving late) changes nothing.
+     */
+    async recordCatalogStatus(
+      tx: TransactionSql,
+      productId: string,
+      status: CatalogStatus,
+      asOf: Date,
+    ): Promise<void> {
       await tx`
-        insert into stock (product_id, on_hand) values (${productId}, 0)
-        on conflict (product_id) do nothing`;
+        insert into stock (product_id, on_hand, catalog_status, catalog_status_at)
+        values (${productId}, 0, ${status}, ${asOf})
+        on conflict (product_id) do update
+          set catalog_status = excluded.catalog_status, catalog_status_at = excluded.catalog_status_at,
+              updated_at = now()
+        where stock.catalog_status_at is null or stock.catalog_status_at < excluded.catalog_status_at`;
     },
 
-    /** Creates the stock rows that are missing, with these counts; rows already there stay as they are. */
-    async addMissing(levels: readonly { productId: string; onHand: number }[]): Promise<number> {
+    /**
+     * Creates the stock rows that are missing, with these counts and catalog statuses; rows already
+     * there stay as they are.
+     */
+    async addMissing(
+      levels: readonly { productId: string; onHand: number; catalogStatus: CatalogStatus }[],
+    ): Promise<number> {
       const { productIds, quantities } = columnsOf(
         levels.map((level) => ({ productId: level.productId, quantity: level.onHand })),
       );
+      const statuses = levels.map((level) => level.catalogStatus);
       // In the same order as lockStock: two runs at once that share new products then wait on each
       // other's insertions in one order, never in a cycle.
       const created = await sql`
-        insert into stock (product_id, on_hand)
-        select * from unnest(${productIds}::text[], ${quantities}::int[]) as l(product_id, on_hand)
+        insert into stock (product_id, on_hand, catalog_status)
+        select * from unnest(${productIds}::text[], ${quantities}::int[], ${statuses}::text[])
+          as l(product_id, on_hand, catalog_status)
         order by product_id collate "C"
         on conflict (product_id) do nothing`;
       return created.count;
