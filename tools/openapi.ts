@@ -188,10 +188,34 @@ function throughTheEdge(path: string, item: Record<string, unknown>): Record<str
     Object.entries(item).map(([key, value]) => {
       const forwarded = methods.includes(key) && "route" in findRoute(concrete, key.toUpperCase());
       if (!forwarded) return [key, value];
-      const operation = value as { responses?: Record<string, unknown> };
-      return [key, { ...operation, responses: { ...forwardedResponses, ...operation.responses } }];
+      const operation = value as { responses?: Record<string, OperationResponse> };
+      const own429 = operation.responses?.[429];
+      return [key, {
+        ...operation,
+        responses: {
+          ...forwardedResponses,
+          ...operation.responses,
+          ...(own429 ? { 429: eitherRateLimit(own429) } : {}),
+        },
+      }];
     }),
   );
+}
+
+interface OperationResponse {
+  description: string;
+  headers?: Record<string, unknown>;
+  content?: Record<string, unknown>;
+}
+
+/** A service that answers 429 itself (a lockout, a bound on streams) still has the edge's limit in front. */
+function eitherRateLimit(own: OperationResponse): OperationResponse {
+  const edge = edgeResponses.RateLimited;
+  return {
+    description: `${own.description}; or the edge's: ${edge.description}`,
+    headers: { ...edge.headers, ...own.headers },
+    content: { ...edge.content, ...own.content },
+  };
 }
 
 const nullableList = (schema: string) => ({ type: ["array", "null"], items: schemaRef(schema) });

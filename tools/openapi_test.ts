@@ -59,9 +59,18 @@ Deno.test("the public document describes the edge's own paths and the answers th
   assert.deepEqual(Object.keys(rateLimited.headers), ["RateLimit", "RateLimit-Policy", "Retry-After"]);
   for (const [path, method] of [["/v1/products", "get"], ["/oauth/token", "post"], ["/v1/images", "post"]]) {
     const responses = document.paths[path][method].responses;
-    assert.deepEqual(responses[429], { $ref: "#/components/responses/RateLimited" }, `${method} ${path}`);
     assert.deepEqual(responses[503], { $ref: "#/components/responses/Unavailable" }, `${method} ${path}`);
   }
+  assert.deepEqual(document.paths["/v1/products"].get.responses[429], {
+    $ref: "#/components/responses/RateLimited",
+  });
+  // Identity's own lockout answers 429 too, as OAuth's JSON; the edge's limit answers a problem document.
+  const signInLimited = document.paths["/oauth/token"].post.responses[429];
+  assert.deepEqual(Object.keys(signInLimited.content).sort(), [
+    "application/json",
+    "application/problem+json",
+  ]);
+  assert.ok(signInLimited.headers["Retry-After"] && signInLimited.headers.RateLimit);
   assert.equal(
     document.paths["/healthz"].get.responses[429],
     undefined,

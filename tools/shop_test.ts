@@ -488,27 +488,61 @@ for (const target of [embedded, realServers]) {
       assert.equal(second!.headers.get("x-cache-status"), "HIT");
       assert.equal((await second!.json()).items.length, 5);
 
-      // Sign-in is rate limited per address: ten attempts are answered, the eleventh is refused.
-      const attempt = () =>
+      // Sign-in is rate limited per connecting address, whatever address a client claims: ten attempts
+      // are answered, the eleventh is refused. Each tries another name, so identity's own per-account
+      // throttle stays out of it.
+      const guesser = Deno.createHttpClient({ localAddress: "127.0.0.7" });
+      const attempt = (n: number) =>
         fetch(`${edge.url}/oauth/token`, {
           method: "POST",
-          headers: { "cf-connecting-ip": "198.51.100.7" },
+          client: guesser,
+          headers: { "cf-connecting-ip": `198.51.100.${n}` },
           body: new URLSearchParams({
             grant_type: "password",
             client_id: "storefront",
-            username: "demo",
+            username: `nobody-${n}`,
             password: "wrong-guess",
           }),
         });
       for (let n = 1; n <= 10; n++) {
-        const answer = await attempt();
+        const answer = await attempt(n);
         assert.equal(answer.status, 400, `attempt ${n} reaches identity`);
         await answer.body?.cancel();
       }
-      const eleventh = await attempt();
+      const eleventh = await attempt(11);
       assert.equal(eleventh.status, 429);
       assert.ok(Number(eleventh.headers.get("retry-after")) >= 1);
       await eleventh.body?.cancel();
+      guesser.close();
+
+      // One client's bad input cannot take sign-in away from everyone: a NUL byte in the username made
+      // identity answer 500, five of those opened the edge's breaker, and every sign-in answered 503.
+      const attacker = Deno.createHttpClient({ localAddress: "127.0.0.8" });
+      for (let n = 1; n <= 10; n++) {
+        const bad = await fetch(`${edge.url}/oauth/token`, {
+          method: "POST",
+          client: attacker,
+          body: "grant_type=password&client_id=storefront&username=x%00&password=y",
+          headers: { "content-type": "application/x-www-form-urlencoded" },
+        });
+        assert.equal(bad.status, 400, `bad sign-in ${n}`);
+        assert.equal((await bad.json()).error, "invalid_request");
+      }
+      attacker.close();
+      const victim = Deno.createHttpClient({ localAddress: "127.0.0.9" });
+      const signedIn = await fetch(`${edge.url}/oauth/token`, {
+        method: "POST",
+        client: victim,
+        body: new URLSearchParams({
+          grant_type: "password",
+          client_id: "storefront",
+          username: credentials.customer.username,
+          password: credentials.customer.password,
+        }),
+      });
+      assert.equal(signedIn.status, 200, "another client still signs in");
+      await signedIn.body?.cancel();
+      victim.close();
 
       // The merged API reference.
       const docs = await fetch(`${edge.url}/docs`);
