@@ -40,14 +40,19 @@ function say(message: string): void {
   console.error(`[fuzz] ${message}`);
 }
 
+/** The installed version's banner, or "" when .tools/venv has none (spawning it then throws at once). */
+async function installedSchemathesis(): Promise<string> {
+  try {
+    const command = new Deno.Command(schemathesis, { args: ["--version"], stdout: "piped", stderr: "null" });
+    return new TextDecoder().decode((await command.output()).stdout);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return "";
+    throw error;
+  }
+}
+
 async function ensureSchemathesis(): Promise<void> {
-  const installed = await new Deno.Command(schemathesis, {
-    args: ["--version"],
-    stdout: "piped",
-    stderr: "null",
-  })
-    .output().then((output) => new TextDecoder().decode(output.stdout), () => "");
-  if (installed.includes(SCHEMATHESIS_VERSION)) return;
+  if ((await installedSchemathesis()).includes(SCHEMATHESIS_VERSION)) return;
   say(`installing schemathesis ${SCHEMATHESIS_VERSION} from PyPI into .tools/venv (a minute) ...`);
   await run("python3", ["-m", "venv", VENV]);
   await run(join(VENV, "bin", "pip"), ["install", "--quiet", `schemathesis==${SCHEMATHESIS_VERSION}`]);

@@ -296,6 +296,26 @@ for (const target of await catalogStoreTargets()) {
         );
       });
 
+      await t.step("a PATCH that names no field answers 400 and changes nothing", async () => {
+        const before = (await call("GET", `/v1/products/${pan.body.id}`)).body;
+        events.length = 0;
+        for (
+          const path of [`/v1/products/${pan.body.id}`, `/v1/categories/${home.id}`, `/v1/brands/${brand.id}`]
+        ) {
+          const empty = await asAdmin("PATCH", path, {});
+          assert.equal(empty.status, 400, path);
+          assert.deepEqual(empty.body.errors, [{
+            field: "body",
+            reason: "must name at least one field to change",
+          }]);
+          const bodiless = await call("PATCH", path, { token: admin });
+          assert.equal(bodiless.status, 400, `${path} without a body`);
+        }
+        assert.equal((await call("GET", `/v1/products/${pan.body.id}`)).body.updatedAt, before.updatedAt);
+        await new Promise((r) => setTimeout(r, 50));
+        assert.deepEqual(events, [], "nothing announced");
+      });
+
       await t.step("renaming a brand shows in its products and in search", async () => {
         await asAdmin("PATCH", `/v1/brands/${brand.id}`, { name: "Fonderie" });
         const found = (await call("GET", "/v1/products?q=fonderie")).body.items;

@@ -238,3 +238,19 @@ Deno.test("a streamed body over the limit answers 413 without an error in the lo
   assert.equal(response.status, 413);
   assert.equal(logger.lines.filter((line) => line.level === "error").length, 0);
 });
+
+Deno.test("an answer to a signed-in caller is no-store unless its route chose a policy", async () => {
+  const { app, sign } = await testApp();
+  app.get("/public-with-policy", (c) => {
+    c.header("cache-control", "public, max-age=60");
+    return c.json({ ok: true });
+  });
+  const token = await sign({ roles: ["admin"] });
+  const signedIn = await app.request("/admin", { headers: { authorization: `Bearer ${token}` } });
+  assert.equal(signedIn.status, 200);
+  assert.equal(signedIn.headers.get("cache-control"), "no-store");
+  const chosen = await app.request("/public-with-policy", { headers: { authorization: `Bearer ${token}` } });
+  assert.equal(chosen.headers.get("cache-control"), "public, max-age=60");
+  const anonymous = await app.request("/public-with-policy");
+  assert.equal(anonymous.headers.get("cache-control"), "public, max-age=60");
+});
