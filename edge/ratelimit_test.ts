@@ -1,10 +1,13 @@
 /**
- * Rate limiting in workerd: the Durable Object token buckets behind every route, their headers and
- * their keys. A client is its connection's address (local.ts's front sets CF-Connecting-IP from it,
+ * Rate limiting in workerd: the token buckets behind every route, their headers and their keys, the
+ * leases that decide the general policies inside the isolate, and the alarms that delete refilled
+ * buckets. A client is its connection's address (local.ts's front sets CF-Connecting-IP from it,
  * whatever the client sent), so the tests act as several clients by connecting from several loopback
  * addresses.
  */
 import assert from "node:assert/strict";
+import type { LocalEdge } from "./local.ts";
+import { type BucketInspection, bucketName } from "./src/ratelimit.ts";
 import { startEdgeFixture } from "./test_support.ts";
 
 /** Connections from their own loopback addresses (127.0.0.0/8 is all loopback on Linux). */
@@ -30,6 +33,19 @@ const smallLimits = {
 };
 
 const problemType = "urn:multishop:problem:rate-limited";
+
+/** What the bucket object of a policy and key holds and how many takes it answered, asked through Miniflare. */
+async function inspectBucket(edge: LocalEdge, policy: string, key: string): Promise<BucketInspection> {
+  // Miniflare's types for its proxy clash with Deno's, and its fetch takes a URL (not Deno's Request).
+  const namespace = await edge.miniflare.getDurableObjectNamespace("RATE_LIMITER") as unknown as {
+    idFromName(name: string): unknown;
+    get(id: unknown): { fetch(url: string): Promise<Response> };
+  };
+  const response = await namespace.get(namespace.idFromName(bucketName(policy, key)))
+    .fetch("https://rate-limiter/inspect");
+  assert.equal(response.status, 200);
+  return await response.json() as BucketInspection;
+}
 
 Deno.test("rate limits in workerd", async (t) => {
   const fixture = await startEdgeFixture({ RATE_LIMITS: JSON.stringify(smallLimits) });
@@ -255,6 +271,134 @@ Deno.test("TRUSTED_CLIENT_IP_HEADER: the address the operator's proxy writes is 
     assert.equal(await signIn({}), 200);
     assert.equal(fixture.identity.seen.at(-1)!.headers.get("x-forwarded-for"), "127.0.0.1");
   } finally {
+    await fixture.close();
+  }
+});
+
+Deno.test("the general policies decide in the isolate from leased tokens", async (t) => {
+  // A lease is a tenth of the bucket: 100 tokens of the default policy, 2 of the authenticated one.
+  const limits = {
+    default: { capacity: 1000, refillPerSecond: 0.0001 },
+    authenticated: { capacity: 20, refillPerSecond: 0.0001 },
+    login: { capacity: 3, refillPerSecond: 0.0001 },
+    contact: { capacity: 1, refillPerSecond: 0.0001 },
+  };
+  const fixture = await startEdgeFixture({ RATE_LIMITS: JSON.stringify(limits) });
+  const { edge, tokens } = fixture;
+  const clients = clientsFrom();
+  const get = async (path: string, client: Deno.HttpClient, headers: Record<string, string> = {}) => {
+    const response = await fetch(`${edge.url}${path}`, { client, headers });
+    await response.body?.cancel();
+    return response;
+  };
+
+  try {
+    await t.step("cached GETs in the steady state make no call to the bucket object", async () => {
+      const client = clients.connect("127.0.2.1");
+      const first = await get("/v1/products?limit=20", client);
+      assert.equal(first.status, 200);
+      assert.equal(
+        (await inspectBucket(edge, "default", "ip:127.0.2.1")).takes,
+        1,
+        "the first request leases",
+      );
+      for (let n = 1; n <= 50; n++) {
+        const response = await get("/v1/products?limit=20", client);
+        assert.equal(response.status, 200, `request ${n}`);
+        assert.equal(response.headers.get("ratelimit"), `"default";r=${999 - n};t=${(n + 1) * 10_000}`);
+      }
+      const bucket = await inspectBucket(edge, "default", "ip:127.0.2.1");
+      assert.equal(bucket.takes, 1, "fifty more requests, no call to the object");
+      assert.equal(Math.round((bucket.stored.bucket as { tokens: number }).tokens), 900, "one lease taken");
+    });
+
+    await t.step("the N+1st request of a user is refused, by the isolate, without asking", async () => {
+      const client = clients.connect("127.0.2.2");
+      const authorization = `Bearer ${await tokens.customer("carol")}`;
+      for (let n = 1; n <= 20; n++) {
+        assert.equal((await get("/v1/users/me", client, { authorization })).status, 200, `request ${n}`);
+      }
+      const refused = await get("/v1/users/me", client, { authorization });
+      assert.equal(refused.status, 429);
+      assert.equal(refused.headers.get("ratelimit-policy"), '"authenticated";q=20;w=200000');
+      assert.equal(refused.headers.get("ratelimit"), '"authenticated";r=0;t=200000');
+      assert.equal(refused.headers.get("retry-after"), "10000");
+      const bucket = await inspectBucket(edge, "authenticated", "user:carol");
+      assert.equal(bucket.takes, 10, "ten leases of two tokens; the refusal asked nobody");
+    });
+
+    await t.step("sign-in and contact are counted in the object on every request", async () => {
+      const client = clients.connect("127.0.2.3");
+      const post = async (path: string) => {
+        const response = await fetch(`${edge.url}${path}`, { client, method: "POST", body: "" });
+        await response.body?.cancel();
+        return response.status;
+      };
+      assert.deepEqual([await post("/oauth/token"), await post("/oauth/token"), await post("/oauth/token")], [
+        200,
+        200,
+        200,
+      ]);
+      assert.equal(await post("/oauth/token"), 429);
+      assert.equal((await inspectBucket(edge, "login", "ip:127.0.2.3")).takes, 4);
+      assert.deepEqual([await post("/v1/contact"), await post("/v1/contact")], [200, 429]);
+      assert.equal((await inspectBucket(edge, "contact", "ip:127.0.2.3")).takes, 2);
+    });
+  } finally {
+    clients.closeAll();
+    await fixture.close();
+  }
+});
+
+Deno.test("a bucket that has refilled is deleted from its object's storage", async (t) => {
+  // Both buckets are full again two seconds after a request (a lease of one token, one token taken).
+  const refillMs = 2000;
+  const limits = {
+    default: { capacity: 5, refillPerSecond: 0.5 },
+    contact: { capacity: 2, refillPerSecond: 0.5 },
+  };
+  const fixture = await startEdgeFixture({ RATE_LIMITS: JSON.stringify(limits) });
+  const clients = clientsFrom();
+  /** Asks the object until its storage is empty. */
+  const untilDeleted = async (policy: string, key: string) => {
+    const started = Date.now();
+    while (Object.keys((await inspectBucket(fixture.edge, policy, key)).stored).length > 0) {
+      assert.ok(Date.now() - started < 10_000, `the ${policy} bucket of ${key} is still stored after 10 s`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  };
+
+  try {
+    for (
+      const [policy, method, path, address] of [
+        ["default", "GET", "/v1/brands", "127.0.3.1"],
+        ["contact", "POST", "/v1/contact", "127.0.3.2"],
+      ]
+    ) {
+      await t.step(`${policy}: stored while refilling, gone once full`, async () => {
+        const client = clients.connect(address);
+        const call = async () => {
+          const response = await fetch(`${fixture.edge.url}${path}`, { client, method, body: null });
+          await response.body?.cancel();
+          return response;
+        };
+        const sent = Date.now();
+        assert.equal((await call()).status, 200);
+        const { stored } = await inspectBucket(fixture.edge, policy, `ip:${address}`);
+        assert.ok("bucket" in stored, "the bucket is kept while it refills");
+        await untilDeleted(policy, `ip:${address}`);
+        assert.ok(Date.now() - sent >= refillMs, "not deleted before it was full");
+        const again = await call();
+        assert.equal(again.status, 200);
+        assert.equal(
+          again.headers.get("ratelimit"),
+          `"${policy}";r=${limits[policy as keyof typeof limits].capacity - 1};t=2`,
+          "a deleted bucket is a full one",
+        );
+      });
+    }
+  } finally {
+    clients.closeAll();
     await fixture.close();
   }
 });

@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { parse, type ParseError } from "jsonc-parser";
 import { edgeConfigSchema } from "./src/config.ts";
 import * as worker from "./src/index.ts";
+import { strictlyCountedPolicies } from "./src/ratelimit.ts";
 import { compatibilityDate, durableObjectClasses } from "./local.ts";
 
 const errors: ParseError[] = [];
@@ -38,17 +39,30 @@ Deno.test("its Durable Object bindings are the ones the Worker exports and the t
   assert.deepEqual([...migrated].sort(), Object.values(bindings).sort());
 });
 
+/** Each environment's variables: the top-level ones with the environment's own over them. */
+const environments = {
+  production: wrangler.vars,
+  ...Object.fromEntries(
+    Object.entries(wrangler.env ?? {}).map((
+      [name, env],
+    ) => [name, { ...wrangler.vars, ...(env as { vars: object }).vars }]),
+  ),
+};
+
 Deno.test("its variables, in every environment, pass the edge's configuration check", () => {
-  const environments = {
-    production: wrangler.vars,
-    ...Object.fromEntries(
-      Object.entries(wrangler.env ?? {}).map((
-        [name, env],
-      ) => [name, { ...wrangler.vars, ...(env as { vars: object }).vars }]),
-    ),
-  };
   for (const [name, vars] of Object.entries(environments)) {
     const result = edgeConfigSchema.safeParse(vars);
     assert.ok(result.success, `${name}: ${JSON.stringify(result.error?.issues)}`);
   }
+});
+
+Deno.test("every environment sets the limits of the strictly counted policies, and binds no ratelimits", () => {
+  // A policy missing from RATE_LIMITS falls back to the default policy's numbers: sign-in would then
+  // allow 120 tries a minute.
+  for (const [name, vars] of Object.entries(environments)) {
+    const { RATE_LIMITS } = edgeConfigSchema.parse(vars);
+    for (const policy of strictlyCountedPolicies) assert.ok(policy in RATE_LIMITS, `${name}: ${policy}`);
+  }
+  // The general policies are leased from RATE_LIMITER, not counted by the Workers rate-limiting binding.
+  assert.equal(wrangler.ratelimits, undefined);
 });

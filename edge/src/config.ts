@@ -21,6 +21,10 @@ const rateLimitPolicies = z.record(z.string(), bucket).refine((policies) => "def
   message: "needs a default policy",
 });
 
+/**
+ * `login` and `contact` are counted in their bucket's object on every request; the others are leased to
+ * isolates in batches (ratelimit.ts). A policy a route names that is missing here gets `default`'s numbers.
+ */
 const defaultRateLimits = {
   default: { capacity: 120, refillPerSecond: 2 },
   authenticated: { capacity: 240, refillPerSecond: 4 },

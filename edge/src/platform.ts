@@ -18,6 +18,10 @@ export interface DurableObjectNamespace {
 export interface DurableObjectStorage {
   get<T>(key: string): Promise<T | undefined>;
   put<T>(key: string, value: T): Promise<void>;
+  list(): Promise<Map<string, unknown>>;
+  deleteAll(): Promise<void>;
+  /** Replaces the object's one alarm: its `alarm()` runs at that time (milliseconds since the epoch). */
+  setAlarm(scheduledTime: number): Promise<void>;
 }
 
 export interface DurableObjectState {
