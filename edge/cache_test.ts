@@ -1,7 +1,7 @@
 /** The edge cache in workerd: what is stored, what is served from it, and purging. */
 import assert from "node:assert/strict";
 import { cacheKey } from "./src/cache.ts";
-import { echo, type EdgeFixture, startEdgeFixture } from "./test_support.ts";
+import { echo, type EdgeFixture, type Seen, startEdgeFixture } from "./test_support.ts";
 
 const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -225,6 +225,176 @@ Deno.test("edge cache in workerd: CACHE_ENABLED=false sends every GET upstream",
       assert.equal(answer.cache, "BYPASS");
     }
     assert.equal(upstreamCalls("/v1/brands"), 3);
+  } finally {
+    await fixture.close();
+  }
+});
+
+Deno.test("edge cache in workerd: memory layer, coalescing, stale copies and purges", async (t) => {
+  const generationTtlMs = 300;
+  const fixture = await startEdgeFixture({
+    CACHE_GENERATION_TTL_MS: String(generationTtlMs),
+    CACHE_MEMORY_BYTES: "8192",
+    CACHE_MEMORY_ENTRY_BYTES: "2048",
+  });
+  const { edge, catalog } = fixture;
+  const { call, upstreamCalls, stored } = client(fixture);
+  const generation = 0;
+  const cacheApi = async () => (await edge.miniflare.getCaches() as unknown as { default: Cache }).default;
+  /** Removes an entry from the Cache API, so that only the isolate's memory can still answer it. */
+  const forgetInCacheApi = async (path: string) => {
+    await stored(path, generation);
+    assert.ok(await (await cacheApi()).delete(cacheKey(`${edge.url}${path}`, generation)));
+  };
+  /** The catalog's answer after a wait, so that concurrent requests are all in flight together. */
+  const slowCatalog = (ms: number, headers: Record<string, string> = {}) => {
+    catalog.respond = async (_request, seen) => {
+      await delay(ms);
+      return Response.json({ path: seen.path }, {
+        headers: { "cache-control": "public, max-age=60, s-maxage=300", ...headers },
+      });
+    };
+  };
+  /** A body of about this many bytes. */
+  const padded = (bytes: number) => (_request: Request, seen: Seen) =>
+    Response.json({ path: seen.path, padding: "x".repeat(bytes) }, {
+      headers: { "cache-control": "public, s-maxage=300" },
+    });
+
+  try {
+    await t.step("a burst of 50 concurrent misses for one key reaches the upstream once", async () => {
+      slowCatalog(200);
+      const path = "/v1/brands?case=burst";
+      const answers = await Promise.all(Array.from({ length: 50 }, () => call(path)));
+      assert.equal(upstreamCalls(path), 1);
+      for (const answer of answers) {
+        assert.equal(answer.status, 200);
+        assert.equal(answer.body, answers[0].body);
+        assert.ok(["MISS", "HIT"].includes(answer.cache!), answer.cache!);
+        assert.ok(answer.headers.get("x-request-id"), "each answer has its own request's headers");
+      }
+      assert.equal(new Set(answers.map((answer) => answer.headers.get("x-request-id"))).size, 50);
+    });
+
+    await t.step("a personal request never touches either layer nor shares a call", async () => {
+      slowCatalog(100);
+      const path = "/v1/categories?case=personal";
+      const customer = { authorization: `Bearer ${await fixture.tokens.customer()}` };
+      const answers = await Promise.all(
+        Array.from({ length: 5 }, () => call(path, { headers: customer })),
+      );
+      assert.deepEqual(answers.map((answer) => answer.cache), Array(5).fill("BYPASS"));
+      assert.equal(upstreamCalls(path), 5, "no personal request waited for another's answer");
+      assert.equal(await (await cacheApi()).match(cacheKey(`${edge.url}${path}`, generation)), undefined);
+      assert.equal((await call(path)).cache, "MISS", "nothing was kept in memory either");
+      assert.equal((await call(path)).cache, "HIT");
+      assert.equal((await call(path, { headers: customer })).cache, "BYPASS", "nor read from it");
+      assert.equal(upstreamCalls(path), 7);
+    });
+
+    fixture.catalog.respond = echo("catalog");
+
+    await t.step("a memory hit's Age grows with the time the entry was kept", async () => {
+      const path = "/v1/brands?case=memory-age";
+      assert.equal((await call(path)).cache, "MISS");
+      await forgetInCacheApi(path);
+      await delay(1_100);
+      const hit = await call(path);
+      assert.equal(hit.cache, "HIT");
+      assert.ok(Number(hit.headers.get("age")) >= 1, `Age ${hit.headers.get("age")}`);
+      assert.equal(upstreamCalls(path), 1);
+    });
+
+    await t.step("the byte budget evicts the least recently used entries", async () => {
+      catalog.respond = padded(1_200);
+      const paths = Array.from({ length: 6 }, (_, index) => `/v1/brands?case=budget-${index}`);
+      for (const path of paths) {
+        assert.equal((await call(path)).cache, "MISS");
+        await forgetInCacheApi(path);
+      }
+      // About 1.6 KiB each against 8 KiB: the newest are still in memory, the oldest were evicted.
+      assert.equal((await call(paths[5])).cache, "HIT");
+      assert.equal((await call(paths[0])).cache, "MISS");
+      assert.equal(upstreamCalls(paths[5]), 1);
+      assert.equal(upstreamCalls(paths[0]), 2);
+    });
+
+    await t.step("a body over the entry limit is kept by the Cache API only", async () => {
+      catalog.respond = padded(4_000);
+      const path = "/v1/brands?case=large";
+      const miss = await call(path);
+      assert.equal(miss.cache, "MISS");
+      await stored(path, generation);
+      const hit = await call(path);
+      assert.equal(hit.cache, "HIT", "streamed from the Cache API");
+      assert.equal(hit.body, miss.body);
+      await forgetInCacheApi(path);
+      assert.equal((await call(path)).cache, "MISS", "it was never in memory");
+    });
+
+    fixture.catalog.respond = echo("catalog");
+
+    await t.step("a purge by another isolate is seen by the next request after the TTL", async () => {
+      const path = "/v1/brands?case=remote-purge";
+      await call(path);
+      assert.equal((await call(path)).cache, "HIT");
+      // What another isolate's purge does: move the object's generation, which this one has not read.
+      // Miniflare types the namespace with the Workers types, which this tree does not load.
+      const namespace = await edge.miniflare.getDurableObjectNamespace("CACHE_GENERATION") as unknown as {
+        idFromName(name: string): unknown;
+        get(id: unknown): { fetch(url: string, init: RequestInit): Promise<Response> };
+      };
+      const purged = await namespace.get(namespace.idFromName("edge-cache"))
+        .fetch("https://cache-generation.internal/", { method: "POST" });
+      assert.deepEqual(await purged.json(), { generation: generation + 1 });
+      await delay(generationTtlMs + 100);
+      assert.equal((await call(path)).cache, "MISS");
+      assert.equal(upstreamCalls(path), 2);
+    });
+
+    // The generation is 1 from here on.
+    const stale = (path: string) => stored(path, generation + 1);
+
+    await t.step("stale-while-revalidate: stale answers at once, one revalidation per key", async () => {
+      slowCatalog(100, { "cache-control": "public, s-maxage=1, stale-while-revalidate=30" });
+      const path = "/v1/brands?case=swr";
+      assert.equal((await call(path)).cache, "MISS");
+      await stale(path);
+      await delay(1_100);
+      const answers = await Promise.all(Array.from({ length: 5 }, () => call(path)));
+      assert.deepEqual(answers.map((answer) => answer.cache), Array(5).fill("STALE"));
+      // The revalidation reaches the catalog, which answers 100 ms later.
+      for (let attempt = 0; attempt < 100 && upstreamCalls(path) < 2; attempt++) await delay(10);
+      await delay(300);
+      assert.equal((await call(path)).cache, "HIT", "the revalidated copy is fresh");
+      assert.equal(upstreamCalls(path), 2, "one revalidation for five stale answers");
+    });
+
+    // Last: the failures below count towards opening the catalog's breaker.
+    await t.step("stale-if-error: a failing upstream is stood in for by the stale copy", async () => {
+      catalog.respond = (_request, seen) =>
+        Response.json({ path: seen.path }, { headers: { "cache-control": "public, s-maxage=1" } });
+      const path = "/v1/brands?case=sie";
+      const strict = "/v1/brands?case=sie-strict";
+      const first = await call(path);
+      catalog.respond = (_request, seen) =>
+        Response.json({ path: seen.path }, {
+          headers: { "cache-control": "public, s-maxage=1, must-revalidate" },
+        });
+      await call(strict);
+      await stale(path);
+      await stale(strict);
+      await delay(1_100);
+      catalog.respond = () => new Response("down", { status: 503 });
+      const answer = await call(path);
+      assert.equal(answer.status, 200);
+      assert.equal(answer.cache, "STALE");
+      assert.equal(answer.body, first.body);
+      assert.ok(Number(answer.headers.get("age")) >= 1);
+      const refused = await call(strict);
+      assert.equal(refused.status, 503, "must-revalidate forbids a stale answer");
+      assert.equal(refused.headers.get("content-type"), "application/problem+json");
+    });
   } finally {
     await fixture.close();
   }

@@ -1,6 +1,9 @@
 /** The storefront aggregates in workerd, in front of a fake catalog that answers as the real one does. */
 import assert from "node:assert/strict";
+import { cacheKey } from "./src/cache.ts";
 import { type Seen, startEdgeFixture } from "./test_support.ts";
+
+const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 const createdAt = "2026-03-01T09:00:00.000Z";
 const times = { createdAt, updatedAt: createdAt };
@@ -119,8 +122,11 @@ function droppedConnection(): Response {
   return new Response(body, { headers: { "content-length": "1000" } });
 }
 
+const wholePage = "public, max-age=30, s-maxage=30, stale-while-revalidate=30";
+
 Deno.test("storefront aggregates in workerd", async (t) => {
-  const fixture = await startEdgeFixture();
+  // How pages are built, each from its services: the cache (tested below) is off.
+  const fixture = await startEdgeFixture({ CACHE_ENABLED: "false" });
   const { edge, catalog } = fixture;
   const call = (path: string, init: RequestInit = {}) => fetch(`${edge.url}${path}`, init);
   catalog.respond = fakeCatalog;
@@ -149,7 +155,7 @@ Deno.test("storefront aggregates in workerd", async (t) => {
       catalog.respond = fakeCatalog;
 
       assert.equal(response.status, 200);
-      assert.equal(response.headers.get("cache-control"), "public, max-age=30, s-maxage=60");
+      assert.equal(response.headers.get("cache-control"), wholePage);
       assert.deepEqual(await response.json(), {
         sliders: (catalogAnswers["/v1/content/sliders"] as { items: unknown[] }).items,
         specialOffers: (catalogAnswers["/v1/content/special-offers"] as { items: unknown[] }).items,
@@ -189,7 +195,7 @@ Deno.test("storefront aggregates in workerd", async (t) => {
         headers: { "x-request-id": "pp-1" },
       });
       assert.equal(response.status, 200);
-      assert.equal(response.headers.get("cache-control"), "public, max-age=30, s-maxage=60");
+      assert.equal(response.headers.get("cache-control"), wholePage);
       assert.deepEqual(await response.json(), {
         product,
         availability: { productId: ids.pan, available: 7, inStock: true },
@@ -295,6 +301,158 @@ Deno.test("storefront aggregates in workerd", async (t) => {
       const problem = await response.json();
       assert.equal(problem.type, "urn:multishop:problem:upstream-failure");
       assert.doesNotMatch(JSON.stringify(problem), /down/);
+    });
+  } finally {
+    await fixture.close();
+  }
+});
+
+Deno.test("storefront aggregates from the edge cache in workerd", async (t) => {
+  const fixture = await startEdgeFixture();
+  const { edge, catalog } = fixture;
+  const call = (path: string, init: RequestInit = {}) => fetch(`${edge.url}${path}`, init);
+  /** What the catalog was asked since `from` (an index into its log), sorted. */
+  const askedSince = (from: number) => catalog.seen.slice(from).map((seen) => seen.path).sort();
+  const purge = async () => {
+    const response = await call("/v1/edge/cache/purge", {
+      method: "POST",
+      headers: { authorization: `Bearer ${await fixture.tokens.admin()}` },
+    });
+    return (await response.json()).generation as number;
+  };
+
+  try {
+    await t.step("a burst of 50 home pages asks the catalog for each part once", async () => {
+      catalog.respond = async (request, seen) => {
+        await delay(100);
+        return fakeCatalog(request, seen);
+      };
+      const answers = await Promise.all(Array.from({ length: 50 }, () => call("/v1/storefront/home")));
+      catalog.respond = fakeCatalog;
+      const bodies = await Promise.all(answers.map((answer) => answer.text()));
+      for (const [index, answer] of answers.entries()) {
+        assert.equal(answer.status, 200);
+        assert.ok(["MISS", "HIT"].includes(answer.headers.get("x-cache-status")!));
+        assert.equal(bodies[index], bodies[0]);
+      }
+      assert.deepEqual(JSON.parse(bodies[0]).missing, []);
+      assert.deepEqual(askedSince(0), [...homePaths].sort());
+    });
+
+    await t.step("the page is then a HIT, with its own lifetime", async () => {
+      const before = catalog.seen.length;
+      const hit = await call("/v1/storefront/home?utm=made-up");
+      assert.equal(hit.headers.get("x-cache-status"), "HIT", "a query does not get past the cache");
+      assert.equal(hit.headers.get("cache-control"), wholePage);
+      await hit.body?.cancel();
+      assert.equal(catalog.seen.length, before);
+    });
+
+    await t.step("a part already cached for a forwarded route is not fetched again", async () => {
+      await purge();
+      const brands = await call("/v1/brands");
+      assert.equal(brands.headers.get("x-cache-status"), "MISS");
+      await brands.body?.cancel();
+      const before = catalog.seen.length;
+      const home = await call("/v1/storefront/home");
+      assert.equal(home.headers.get("x-cache-status"), "MISS");
+      assert.deepEqual(
+        (await home.json()).brands,
+        (catalogAnswers["/v1/brands"] as { items: unknown }).items,
+      );
+      assert.deepEqual(askedSince(before), homePaths.filter((path) => path !== "/v1/brands").sort());
+    });
+
+    await t.step("a signed-in request never touches either cache layer", async () => {
+      const generation = await purge();
+      const customer = { authorization: `Bearer ${await fixture.tokens.customer()}` };
+      const before = catalog.seen.length;
+      for (let round = 0; round < 2; round++) {
+        const page = await call("/v1/storefront/home", { headers: customer });
+        assert.equal(page.headers.get("x-cache-status"), "BYPASS");
+        await page.body?.cancel();
+      }
+      assert.equal(catalog.seen.length - before, 2 * homePaths.length, "every part, every time");
+      const caches = await edge.miniflare.getCaches() as unknown as { default: Cache };
+      for (const path of ["/v1/storefront/home", ...homePaths]) {
+        assert.equal(await caches.default.match(cacheKey(`${edge.url}${path}`, generation)), undefined, path);
+      }
+      const anonymous = await call("/v1/storefront/home");
+      assert.equal(anonymous.headers.get("x-cache-status"), "MISS", "nor was anything kept in memory");
+      await anonymous.body?.cancel();
+    });
+
+    await t.step("a product page is cached whole, and a burst shares one build", async () => {
+      fixture.inventory.respond = () =>
+        Response.json({ items: [{ productId: ids.pan, available: 7, inStock: true }] });
+      fixture.comment.respond = (_request, seen) =>
+        Response.json(
+          seen.path.endsWith("/rating")
+            ? { average: null, count: 0, distribution: { "1": 0, "2": 0, "3": 0, "4": 0, "5": 0 } }
+            : { items: [], nextCursor: null, total: 0 },
+        );
+      catalog.respond = async (request, seen) => {
+        await delay(100);
+        return fakeCatalog(request, seen);
+      };
+      const path = `/v1/storefront/products/${ids.pan}`;
+      const answers = await Promise.all(Array.from({ length: 20 }, () => call(path)));
+      catalog.respond = fakeCatalog;
+      for (const answer of answers) {
+        assert.equal(answer.status, 200);
+        await answer.body?.cancel();
+      }
+      assert.equal(fixture.inventory.seen.length, 1);
+      assert.equal(catalog.seen.filter((seen) => seen.path === `/v1/products/${ids.pan}`).length, 1);
+      const hit = await call(path);
+      assert.equal(hit.headers.get("x-cache-status"), "HIT");
+      await hit.body?.cancel();
+    });
+  } finally {
+    await fixture.close();
+  }
+});
+
+Deno.test("storefront aggregates in workerd: a stale page stands in for a failing catalog", async (t) => {
+  // Pages and parts expire after a second, and no stale page is served while one is rebuilt.
+  const fixture = await startEdgeFixture({
+    STOREFRONT_MAX_AGE_SECONDS: "1",
+    STOREFRONT_STALE_WHILE_REVALIDATE_SECONDS: "0",
+  });
+  const { edge, catalog } = fixture;
+  const home = async () => {
+    const response = await fetch(`${edge.url}/v1/storefront/home`);
+    return {
+      status: response.status,
+      cache: response.headers.get("x-cache-status"),
+      body: await response.text(),
+    };
+  };
+  catalog.respond = (request, seen) => {
+    const response = fakeCatalog(request, seen);
+    response.headers.set("cache-control", "public, s-maxage=1");
+    return response;
+  };
+
+  try {
+    const first = await home();
+    assert.equal(first.cache, "MISS");
+    await delay(1_100);
+
+    await t.step("the catalog answering 503: the stale page, marked STALE", async () => {
+      catalog.respond = () => new Response("down", { status: 503 });
+      const page = await home();
+      assert.equal(page.status, 200);
+      assert.equal(page.cache, "STALE");
+      assert.equal(page.body, first.body);
+    });
+
+    await t.step("the catalog gone (its breaker open by now): still the stale page", async () => {
+      await catalog.close();
+      const page = await home();
+      assert.equal(page.status, 200);
+      assert.equal(page.cache, "STALE");
+      assert.equal(page.body, first.body);
     });
   } finally {
     await fixture.close();

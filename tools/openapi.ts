@@ -271,7 +271,9 @@ function edgeDocument() {
   const homeNames = Object.keys(homeParts);
   const extraNames = productExtras.map((extra) => extra.name);
   const partial = "A part whose service fails is null and named in `missing`, and the page is then " +
-    "`Cache-Control: no-store`; a whole page is `public, max-age=30, s-maxage=60`.";
+    "`Cache-Control: no-store`; a whole page is `public, max-age=30, s-maxage=30, " +
+    "stale-while-revalidate=30`. The edge caches whole pages (`x-cache-status`) and, while the catalog " +
+    "is failing, answers with the last whole page it kept, marked `STALE`.";
   return {
     paths: {
       "/v1/storefront/home": {
@@ -283,7 +285,7 @@ function edgeDocument() {
           responses: {
             200: json(schemaRef("StorefrontHome"), "The home page"),
             429: responseRef("RateLimited"),
-            502: problem("Bad Gateway: no part of the page could be fetched"),
+            502: problem("Bad Gateway: no part of the page could be fetched, and no stale page was kept"),
           },
         },
       },

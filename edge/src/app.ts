@@ -7,10 +7,9 @@ import { ProblemError, problemResponse } from "@multishop/kit/problem";
 import { nextTraceparent } from "@multishop/kit/trace";
 import { type Context, Hono } from "hono";
 import { checkAccess, edgeVerifier } from "./auth.ts";
-import { cachedFetch, purgeCache } from "./cache.ts";
+import { cacheContextFor, cachedFetch, purgeCache } from "./cache.ts";
 import { type EdgeBindings, type EdgeConfig, edgeConfig, upstreamUrl } from "./config.ts";
 import { documentedMethods, registerDocs } from "./docs.ts";
-import type { ExecutionContext } from "./platform.ts";
 import { bodyTooLarge, downstreamResponse, upstreamRequest } from "./proxy.ts";
 import { takeToken } from "./ratelimit.ts";
 import { callUpstream, configuredPolicy } from "./resilience.ts";
@@ -206,11 +205,7 @@ export function createEdgeApp() {
       }).then((response) => downstreamResponse(response, route.upstream, c.get("requestId")));
     // cachedFetch itself refuses anything that may be private (a token, a cookie) and says BYPASS.
     const response = route.cache
-      ? await cachedFetch(c.req.raw, {
-        ctx: c.executionCtx as unknown as ExecutionContext,
-        generations: c.env.CACHE_GENERATION,
-        enabled: config.CACHE_ENABLED,
-      }, forward)
+      ? await cachedFetch(c.req.raw, cacheContextFor(c), forward)
       : await forward();
     for (const [name, value] of Object.entries(rateHeaders)) response.headers.set(name, value);
     return response;
@@ -222,7 +217,8 @@ export function createEdgeApp() {
 /**
  * Takes a token from the caller's bucket under a route's policy and returns the RateLimit headers for
  * the answer; throws the 429 when the bucket is empty. Sign-in and contact limits count per address
- * whoever asks; other routes per user when signed in.
+ * whoever asks, every request in the bucket's object; other routes per user when signed in, decided in
+ * the isolate from leased tokens (ratelimit.ts says what that costs in consistency).
  */
 async function limitRate(c: Context<EdgeEnv>, rateLimit: string): Promise<Record<string, string>> {
   const config = c.get("config");

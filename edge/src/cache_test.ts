@@ -5,8 +5,11 @@ import {
   cacheDirectives,
   CacheGeneration,
   cacheKey,
+  cacheSettings,
   currentAge,
+  defaultCacheSettings,
   edgeTtl,
+  lifetimesOf,
   purgeCache,
 } from "./cache.ts";
 import type { DurableObjectNamespace, DurableObjectState } from "./platform.ts";
@@ -72,9 +75,49 @@ Deno.test("cacheKey: sorted query on a synthetic origin under the generation", (
 
 Deno.test("currentAge adds whole seconds since the entry was stored to its stored Age", () => {
   const storedAt = 1_700_000_000_000;
-  const headers = new Headers({ age: "10", "x-edge-stored-at": String(storedAt) });
-  assert.equal(currentAge(headers, storedAt + 2_999), 12);
-  assert.equal(currentAge(new Headers({ "x-edge-stored-at": String(storedAt) }), storedAt - 5_000), 0);
+  assert.equal(currentAge(10, storedAt, storedAt + 2_999), 12);
+  assert.equal(currentAge(0, storedAt, storedAt - 5_000), 0, "a clock that went back adds nothing");
+});
+
+Deno.test("lifetimesOf: stale windows as the upstream allows, the edge's stale-if-error by default", () => {
+  const lifetimes = (cacheControl: string) =>
+    lifetimesOf(new Headers({ "cache-control": cacheControl }), 300);
+  assert.deepEqual(lifetimes("public, max-age=60, s-maxage=30"), {
+    fresh: 30,
+    staleWhileRevalidate: 0,
+    staleIfError: 300,
+  });
+  assert.deepEqual(lifetimes("public, s-maxage=30, stale-while-revalidate=60, stale-if-error=10"), {
+    fresh: 30,
+    staleWhileRevalidate: 60,
+    staleIfError: 10,
+  });
+  assert.deepEqual(lifetimes("public, s-maxage=30, stale-while-revalidate=60, must-revalidate"), {
+    fresh: 30,
+    staleWhileRevalidate: 0,
+    staleIfError: 0,
+  });
+  assert.deepEqual(lifetimes("public, s-maxage=30, proxy-revalidate"), {
+    fresh: 30,
+    staleWhileRevalidate: 0,
+    staleIfError: 0,
+  });
+});
+
+Deno.test("cacheSettings: defaults, overrides and refusals", () => {
+  assert.deepEqual(cacheSettings({}), defaultCacheSettings);
+  assert.equal(defaultCacheSettings.memoryBytes, 16 * 1024 * 1024);
+  assert.deepEqual(
+    cacheSettings({
+      CACHE_MEMORY_BYTES: "4096",
+      CACHE_MEMORY_ENTRY_BYTES: "1024",
+      CACHE_GENERATION_TTL_MS: "100",
+      CACHE_STALE_IF_ERROR_SECONDS: "0",
+      CATALOG_URL: "http://127.0.0.1:5002",
+    }),
+    { memoryBytes: 4096, memoryEntryBytes: 1024, generationTtlMs: 100, staleIfErrorSeconds: 0 },
+  );
+  assert.throws(() => cacheSettings({ CACHE_MEMORY_BYTES: "lots" }), /CACHE_MEMORY_BYTES/);
 });
 
 /** A namespace with one CacheGeneration on in-memory storage, as the runtime would run it. */
@@ -84,6 +127,9 @@ function generationNamespace(storage = new Map<string, unknown>()) {
     storage: {
       get: <T>(key: string) => Promise.resolve(storage.get(key) as T | undefined),
       put: <T>(key: string, value: T) => Promise.resolve(void storage.set(key, value)),
+      list: () => assert.fail("the generation object lists nothing"),
+      deleteAll: () => assert.fail("the generation object deletes nothing"),
+      setAlarm: () => assert.fail("the generation object sets no alarm"),
     },
     // The runtime holds every event back until the constructor's work is done.
     blockConcurrencyWhile: <T>(work: () => Promise<T>) => (ready = work()) as Promise<T>,

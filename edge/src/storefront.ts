@@ -2,16 +2,21 @@
  * Storefront aggregates (what Ocelot calls aggregates): one call at the edge answers a whole page by
  * calling the services in parallel. A part the page can do without is left out when its service fails
  * (it is null and `missing` names it), so one broken service does not take the page down with it.
+ *
+ * A page is a public read like any other: it is cached whole (cache.ts), its parts are fetched through
+ * the same cache as the forwarded routes, and a stale copy, marked STALE, answers while the catalog is
+ * failing, rather than a 502.
  */
 import { ProblemError, type ProblemInit, problemResponse } from "@multishop/kit/problem";
 import type { Context, Hono } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { z } from "zod";
 import type { EdgeEnv } from "./app.ts";
+import { cacheContextFor, cachedFetch, isPersonal } from "./cache.ts";
 import { type UpstreamName, upstreamUrl } from "./config.ts";
 import { downstreamResponse } from "./proxy.ts";
 import { callUpstream, configuredPolicy } from "./resilience.ts";
-import type { Route } from "./routes.ts";
+import { findRoute, type Route } from "./routes.ts";
 
 type EdgeContext = Context<EdgeEnv>;
 
@@ -75,8 +80,33 @@ export const productExtras: {
 /** The newest approved reviews a product page shows; the rest are a click (and a paged list) away. */
 const reviewsOnProductPage = 3;
 
-/** Aggregates are public and cacheable by browsers and shared caches, but briefly: they mix sources. */
-const aggregateCacheControl = "public, max-age=30, s-maxage=60";
+/**
+ * How long a whole page stays fresh, and then may be served while it is rebuilt in the background,
+ * in seconds (Worker variables). Briefly: a page mixes sources, each with its own lifetime.
+ */
+const storefrontVariables = z.object({
+  STOREFRONT_MAX_AGE_SECONDS: z.coerce.number().int().nonnegative().default(30),
+  STOREFRONT_STALE_WHILE_REVALIDATE_SECONDS: z.coerce.number().int().nonnegative().default(30),
+});
+
+const pageCacheControls = new WeakMap<object, string>();
+
+/** The Cache-Control of a whole page, for browsers and shared caches (the edge's own included). */
+function aggregateCacheControl(c: EdgeContext): string {
+  let cacheControl = pageCacheControls.get(c.env);
+  if (cacheControl === undefined) {
+    const variables = Object.fromEntries(
+      Object.entries(c.env).filter(([name, value]) => name.startsWith("STOREFRONT_") && value !== ""),
+    );
+    const parsed = storefrontVariables.safeParse(variables);
+    if (!parsed.success) throw new Error(`invalid storefront configuration: ${parsed.error.message}`);
+    const { STOREFRONT_MAX_AGE_SECONDS: maxAge, STOREFRONT_STALE_WHILE_REVALIDATE_SECONDS: revalidate } =
+      parsed.data;
+    cacheControl = `public, max-age=${maxAge}, s-maxage=${maxAge}, stale-while-revalidate=${revalidate}`;
+    pageCacheControls.set(c.env, cacheControl);
+  }
+  return cacheControl;
+}
 
 /**
  * How the edge calls an upstream for a part. The timeout is shorter than a proxied call's: a page
@@ -114,9 +144,27 @@ function get(c: EdgeContext, upstream: UpstreamName, path: string): Promise<Resp
   });
 }
 
+/**
+ * A part's answer (a server error thrown as the proxy throws it), through the edge cache when the
+ * route that forwards its path is cached: a part that a client or another page fetched is not fetched
+ * again, and a burst of pages shares one call per part. A part is never served stale for a failing
+ * service: the page would be kept as fresh; the whole stale page answers instead.
+ */
+async function getPart(c: EdgeContext, upstream: UpstreamName, path: string): Promise<Response> {
+  const load = async () => downstreamResponse(await get(c, upstream, path), upstream, c.get("requestId"));
+  const partUrl = new URL(path, c.req.url);
+  const match = findRoute(partUrl.pathname, "GET");
+  if (!("route" in match) || !match.route.cache) return await load();
+  const context = cacheContextFor(c);
+  // The part requests carry no credentials, but a personal request touches no cache at all.
+  context.enabled = context.enabled !== false && !isPersonal(c.req.raw);
+  context.staleIfError = false;
+  return await cachedFetch(new Request(partUrl), context, load);
+}
+
 /** The JSON body of a successful answer; anything else is a failure of the part. */
 async function getJson(c: EdgeContext, upstream: UpstreamName, path: string): Promise<unknown> {
-  const response = await get(c, upstream, path);
+  const response = await getPart(c, upstream, path);
   if (!response.ok) {
     await response.body?.cancel();
     throw new Error(`${upstream} answered ${response.status} to ${path}`);
@@ -178,8 +226,8 @@ async function gather<K extends string>(
  * A whole page is cached as aggregates are; a page with a part missing is not, so that it is whole
  * again as soon as the failed service is.
  */
-function cacheControl(gathered: Gathered<string>): string {
-  return gathered.missing.length > 0 ? "no-store" : aggregateCacheControl;
+function cacheControl(c: EdgeContext, gathered: Gathered<string>): string {
+  return gathered.missing.length > 0 ? "no-store" : aggregateCacheControl(c);
 }
 
 const upstreamProblem = z.object({
@@ -205,11 +253,7 @@ async function passOn(response: Response): Promise<ProblemError> {
  * proxy tells them (502, or the upstream's 503 or 504).
  */
 async function getProduct(c: EdgeContext, id: string): Promise<unknown> {
-  const response = downstreamResponse(
-    await get(c, "catalog", `/v1/products/${id}`),
-    "catalog",
-    c.get("requestId"),
-  );
+  const response = await getPart(c, "catalog", `/v1/products/${id}`);
   if (!response.ok) throw await passOn(response);
   return await response.json();
 }
@@ -222,24 +266,61 @@ const readOnly: ProblemInit = {
   headers: { allow: "GET, HEAD" },
 };
 
-export function registerStorefront(app: Hono<EdgeEnv>): void {
-  app.get("/v1/storefront/home", async (c) => {
-    const gathered = await gather(
-      c,
-      (Object.keys(homeParts) as HomePart[]).map((name) => [name, () => getItems(c, homeParts[name])]),
-    );
-    if (gathered.missing.length === Object.keys(homeParts).length) {
-      throw new ProblemError({
-        status: 502,
-        kind: "upstream-failure",
-        detail: "the catalog service could not answer; try again shortly",
-      });
-    }
-    c.header("cache-control", cacheControl(gathered));
-    return c.json({ ...gathered.values, missing: gathered.missing });
+/** The home page, built from its parts; 502 when none could be fetched. */
+async function homePage(c: EdgeContext): Promise<Response> {
+  const gathered = await gather(
+    c,
+    (Object.keys(homeParts) as HomePart[]).map((name) => [name, () => getItems(c, homeParts[name])]),
+  );
+  if (gathered.missing.length === Object.keys(homeParts).length) {
+    throw new ProblemError({
+      status: 502,
+      kind: "upstream-failure",
+      detail: "the catalog service could not answer; try again shortly",
+    });
+  }
+  return Response.json({ ...gathered.values, missing: gathered.missing }, {
+    headers: { "cache-control": cacheControl(c, gathered) },
   });
+}
 
-  app.get("/v1/storefront/products/:id", async (c) => {
+/** A product page: the product (its errors are the page's) and the extras it can do without. */
+async function productPage(c: EdgeContext, id: string): Promise<Response> {
+  const [product, extras] = await Promise.all([
+    getProduct(c, id),
+    gather(
+      c,
+      productExtras.map(({ name, source }) => {
+        const from = source(id);
+        return [name, async () => {
+          const body = await getJson(c, from.upstream, from.path);
+          return from.pick ? from.pick(body) : body;
+        }];
+      }),
+    ),
+  ]);
+  return Response.json({ product, ...extras.values, missing: extras.missing }, {
+    headers: { "cache-control": cacheControl(c, extras) },
+  });
+}
+
+/**
+ * The request a page is cached by: its path alone, as the pages take no query, so that a made-up
+ * query cannot send each request past the cache to the services.
+ */
+function pageRequest(request: Request): Request {
+  const url = new URL(request.url);
+  url.search = "";
+  return new Request(url, { method: request.method, headers: request.headers });
+}
+
+export function registerStorefront(app: Hono<EdgeEnv>): void {
+  app.get(
+    "/v1/storefront/home",
+    (c) => cachedFetch(pageRequest(c.req.raw), cacheContextFor(c), () => homePage(c)),
+  );
+
+  app.get("/v1/storefront/products/:id", (c) => {
     const id = c.req.param("id");
     // Checked here, so that a bad id costs no upstream call and only an id reaches the catalog's path.
     if (!productId.safeParse(id).success) {
@@ -251,21 +332,7 @@ export function registerStorefront(app: Hono<EdgeEnv>): void {
         errors: [{ field: "path.id", reason: "must be an id" }],
       });
     }
-    const [product, extras] = await Promise.all([
-      getProduct(c, id),
-      gather(
-        c,
-        productExtras.map(({ name, source }) => {
-          const from = source(id);
-          return [name, async () => {
-            const body = await getJson(c, from.upstream, from.path);
-            return from.pick ? from.pick(body) : body;
-          }];
-        }),
-      ),
-    ]);
-    c.header("cache-control", cacheControl(extras));
-    return c.json({ product, ...extras.values, missing: extras.missing });
+    return cachedFetch(pageRequest(c.req.raw), cacheContextFor(c), () => productPage(c, id));
   });
 
   for (const path of ["/v1/storefront/home", "/v1/storefront/products/:id"]) {
