@@ -6,6 +6,9 @@
  *   k6 run -e URL=http://127.0.0.1:8787/v1/products?limit=20 -e VUS=64 -e DURATION=8s \
  *     -e SUMMARY=/tmp/result.json load-tests/bench_get.js
  *
+ * TOKENS (optional, comma-separated): virtual user n sends the nth as `Authorization: Bearer` (round
+ * robin), so each is its own signed-in user. Run with `--local-ips` for each to be its own address too.
+ *
  * SUMMARY (optional) is where the result goes, as JSON: requests, requestsPerSecond, latencyMs {p50, p95,
  * p99, avg, max}, errorRate and cacheHitRate (the share of answers with `X-Cache-Status: HIT`).
  */
@@ -16,6 +19,7 @@ const http = require("k6/http");
 const { Rate } = require("k6/metrics");
 
 const cacheHits = new Rate("cache_hits");
+const tokens = (__ENV.TOKENS ?? "").split(",").filter(Boolean);
 
 export const options = {
   scenarios: {
@@ -32,7 +36,10 @@ export const options = {
 };
 
 export default function () {
-  const response = http.get(__ENV.URL);
+  const params = tokens.length
+    ? { headers: { authorization: `Bearer ${tokens[(__VU - 1) % tokens.length]}` } }
+    : {};
+  const response = http.get(__ENV.URL, params);
   cacheHits.add(response.headers["X-Cache-Status"] === "HIT");
 }
 

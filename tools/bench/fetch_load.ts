@@ -2,12 +2,15 @@
  * The bench's fallback load generator, for machines where k6 cannot be built: `vus` fetch loops against
  * one URL for `seconds`, then one line of JSON on stdout in the shape of tools/bench/load.ts LoadResult.
  *
- *   deno run --allow-net=127.0.0.1 tools/bench/fetch_load.ts <url> <vus> <seconds>
+ *   deno run --allow-net=127.0.0.1 tools/bench/fetch_load.ts <url> <vus> <seconds> [token ...]
+ *
+ * With tokens, loop n sends the nth (round robin) as `Authorization: Bearer`, as k6's virtual users do.
  */
 import type { LoadResult } from "./load.ts";
 
 async function loop(
   url: string,
+  headers: HeadersInit,
   until: number,
   latencies: number[],
   counts: { errors: number; hits: number },
@@ -15,7 +18,7 @@ async function loop(
   while (performance.now() < until) {
     const started = performance.now();
     try {
-      const response = await fetch(url);
+      const response = await fetch(url, { headers });
       // Reading the body to its end lets the connection go back to the pool, as k6 does.
       await response.arrayBuffer();
       if (response.status >= 400) counts.errors++;
@@ -32,12 +35,16 @@ function percentile(sorted: number[], share: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil(share * sorted.length) - 1)];
 }
 
-async function main(url: string, vus: number, seconds: number): Promise<LoadResult> {
+async function main(url: string, vus: number, seconds: number, tokens: string[]): Promise<LoadResult> {
   const latencies: number[] = [];
   const counts = { errors: 0, hits: 0 };
   const started = performance.now();
   const until = started + seconds * 1000;
-  await Promise.all(Array.from({ length: vus }, () => loop(url, until, latencies, counts)));
+  const headersOf = (index: number): HeadersInit =>
+    tokens.length ? { authorization: `Bearer ${tokens[index % tokens.length]}` } : {};
+  await Promise.all(
+    Array.from({ length: vus }, (_, index) => loop(url, headersOf(index), until, latencies, counts)),
+  );
   const elapsed = (performance.now() - started) / 1000;
   const sorted = latencies.sort((a, b) => a - b);
   const requests = sorted.length;
@@ -57,10 +64,10 @@ async function main(url: string, vus: number, seconds: number): Promise<LoadResu
 }
 
 if (import.meta.main) {
-  const [url, vus, seconds] = Deno.args;
+  const [url, vus, seconds, ...tokens] = Deno.args;
   if (!url || !(Number(vus) > 0) || !(Number(seconds) > 0)) {
-    console.error("usage: fetch_load.ts <url> <vus> <seconds>");
+    console.error("usage: fetch_load.ts <url> <vus> <seconds> [token ...]");
     Deno.exit(2);
   }
-  console.log(JSON.stringify(await main(url, Number(vus), Number(seconds))));
+  console.log(JSON.stringify(await main(url, Number(vus), Number(seconds), tokens)));
 }

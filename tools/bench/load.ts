@@ -14,15 +14,50 @@ export interface LoadResult {
   cacheHitRate: number;
 }
 
+export interface LoadOptions {
+  /** Bearer tokens: virtual user n sends the nth (round robin), so each can be its own signed-in user. */
+  tokens?: string[];
+  /**
+   * Source addresses for the virtual users, one each (k6's `--local-ips`, e.g. "127.0.0.2-127.0.0.250"),
+   * so that an edge keying its limits on the connection's address sees one client per virtual user.
+   * Only k6 can do this; the fetch loop sends everything from 127.0.0.1.
+   */
+  localIps?: string;
+}
+
 export interface LoadGenerator {
   /** For the report, e.g. "k6 v1.8.1". */
   name: string;
+  /** Whether `localIps` is honoured. */
+  sendsFromManyAddresses: boolean;
   /** `vus` concurrent clients, each sending the next GET as soon as the last one is answered. */
-  run(url: string, vus: number, seconds: number, signal: AbortSignal): Promise<LoadResult>;
+  run(
+    url: string,
+    vus: number,
+    seconds: number,
+    signal: AbortSignal,
+    options?: LoadOptions,
+  ): Promise<LoadResult>;
+  /**
+   * One GET from each of `count` distinct client addresses, named in `header` (10.x.y.z, starting at the
+   * `first`th), by `vus` virtual users; undefined where the generator cannot (the fetch loop).
+   */
+  visitFromAddresses?(
+    url: string,
+    options: { header: string; first: number; count: number; vus: number },
+    signal: AbortSignal,
+  ): Promise<AddressVisits>;
+}
+
+export interface AddressVisits {
+  requests: number;
+  seconds: number;
+  errorRate: number;
 }
 
 export const k6Version = "v1.8.1";
 const k6Script = new URL("../../load-tests/bench_get.js", import.meta.url).pathname;
+const k6AddressesScript = new URL("../../load-tests/edge_addresses.js", import.meta.url).pathname;
 const fetchLoop = new URL("./fetch_load.ts", import.meta.url).pathname;
 
 /** k6 when it is built or can be built; otherwise the Deno fetch loop, saying why. */
@@ -42,39 +77,59 @@ export async function chooseLoadGenerator(
 
 async function k6Generator(binary: string): Promise<LoadGenerator> {
   const version = (await output(binary, ["version"])).split(" ").slice(0, 2).join(" ");
+  /** Runs a script with `-e` variables; its handleSummary writes the result to SUMMARY as JSON. */
+  const runScript = async <T>(
+    script: string,
+    variables: Record<string, string>,
+    flags: string[],
+    timeoutSeconds: number,
+    signal: AbortSignal,
+  ): Promise<T> => {
+    const summary = await Deno.makeTempFile({ prefix: "bench-k6-", suffix: ".json" });
+    try {
+      const { success, stderr } = await new Deno.Command(binary, {
+        args: [
+          "run",
+          "--quiet",
+          "--no-color",
+          // k6 otherwise reports each run to Grafana; the bench stays on this machine.
+          "--no-usage-report",
+          ...flags,
+          ...Object.entries({ ...variables, SUMMARY: summary }).flatMap(([name, value]) => [
+            "-e",
+            `${name}=${value}`,
+          ]),
+          script,
+        ],
+        stdout: "null",
+        stderr: "piped",
+        signal: AbortSignal.any([signal, AbortSignal.timeout(timeoutSeconds * 1000)]),
+      }).output();
+      if (!success) throw new Error(`k6 failed: ${tail(stderr)}`);
+      return JSON.parse(await Deno.readTextFile(summary)) as T;
+    } finally {
+      await Deno.remove(summary).catch(() => {});
+    }
+  };
   return {
     name: version,
-    async run(url, vus, seconds, signal) {
-      const summary = await Deno.makeTempFile({ prefix: "bench-k6-", suffix: ".json" });
-      try {
-        const { success, stderr } = await new Deno.Command(binary, {
-          args: [
-            "run",
-            "--quiet",
-            "--no-color",
-            // k6 otherwise reports each run to Grafana; the bench stays on this machine.
-            "--no-usage-report",
-            ...[
-              "-e",
-              `URL=${url}`,
-              "-e",
-              `VUS=${vus}`,
-              "-e",
-              `DURATION=${seconds}s`,
-              "-e",
-              `SUMMARY=${summary}`,
-            ],
-            k6Script,
-          ],
-          stdout: "null",
-          stderr: "piped",
-          signal: AbortSignal.any([signal, AbortSignal.timeout((seconds + 30) * 1000)]),
-        }).output();
-        if (!success) throw new Error(`k6 failed: ${tail(stderr)}`);
-        return JSON.parse(await Deno.readTextFile(summary)) as LoadResult;
-      } finally {
-        await Deno.remove(summary).catch(() => {});
-      }
+    sendsFromManyAddresses: true,
+    run(url, vus, seconds, signal, options = {}) {
+      const variables: Record<string, string> = { URL: url, VUS: String(vus), DURATION: `${seconds}s` };
+      if (options.tokens?.length) variables.TOKENS = options.tokens.join(",");
+      const flags = options.localIps ? [`--local-ips=${options.localIps}`] : [];
+      return runScript<LoadResult>(k6Script, variables, flags, seconds + 30, signal);
+    },
+    visitFromAddresses(url, { header, first, count, vus }, signal) {
+      const variables = {
+        URL: url,
+        HEADER: header,
+        FIRST: String(first),
+        ADDRESSES: String(count),
+        VUS: String(vus),
+      };
+      // The script stops itself after 3 minutes (fewer addresses then, as reported); this catches a hung k6.
+      return runScript<AddressVisits>(k6AddressesScript, variables, [], 4 * 60, signal);
     },
   };
 }
@@ -113,7 +168,8 @@ async function ensureK6(bin: string, log: (line: string) => void): Promise<strin
 function denoFetchLoop(): LoadGenerator {
   return {
     name: `Deno ${Deno.version.deno} fetch loop`,
-    async run(url, vus, seconds, signal) {
+    sendsFromManyAddresses: false,
+    async run(url, vus, seconds, signal, options = {}) {
       // Its own process, so that the load does not share an event loop with the catalog under test.
       const text = await output(Deno.execPath(), [
         "run",
@@ -122,6 +178,7 @@ function denoFetchLoop(): LoadGenerator {
         url,
         String(vus),
         String(seconds),
+        ...(options.tokens ?? []),
       ], AbortSignal.any([signal, AbortSignal.timeout((seconds + 30) * 1000)]));
       return JSON.parse(text) as LoadResult;
     },
