@@ -7,7 +7,14 @@
  */
 import assert from "node:assert/strict";
 import type { LocalEdge } from "./local.ts";
-import { type BucketInspection, bucketName } from "./src/ratelimit.ts";
+import {
+  bucketName,
+  bucketStorageKey,
+  shardCount,
+  type ShardInspection,
+  shardName,
+  type StoredBucket,
+} from "./src/ratelimit.ts";
 import { startEdgeFixture } from "./test_support.ts";
 
 /** Connections from their own loopback addresses (127.0.0.0/8 is all loopback on Linux). */
@@ -34,17 +41,30 @@ const smallLimits = {
 
 const problemType = "urn:multishop:problem:rate-limited";
 
-/** What the bucket object of a policy and key holds and how many takes it answered, asked through Miniflare. */
-async function inspectBucket(edge: LocalEdge, policy: string, key: string): Promise<BucketInspection> {
+/** What a shard object holds, asked through Miniflare. */
+async function inspectShard(edge: LocalEdge, shard: string): Promise<ShardInspection> {
   // Miniflare's types for its proxy clash with Deno's, and its fetch takes a URL (not Deno's Request).
   const namespace = await edge.miniflare.getDurableObjectNamespace("RATE_LIMITER") as unknown as {
     idFromName(name: string): unknown;
     get(id: unknown): { fetch(url: string): Promise<Response> };
   };
-  const response = await namespace.get(namespace.idFromName(bucketName(policy, key)))
-    .fetch("https://rate-limiter/inspect");
+  const response = await namespace.get(namespace.idFromName(shard)).fetch("https://rate-limiter/inspect");
   assert.equal(response.status, 200);
-  return await response.json() as BucketInspection;
+  return await response.json() as ShardInspection;
+}
+
+/** The takes a policy and key's bucket answered since its shard loaded it, and what the shard stores of it. */
+async function inspectBucket(
+  edge: LocalEdge,
+  policy: string,
+  key: string,
+): Promise<{ takes: number; stored: StoredBucket | undefined }> {
+  const name = bucketName(policy, key);
+  const { held, stored } = await inspectShard(edge, shardName(name));
+  return {
+    takes: held[name]?.takes ?? 0,
+    stored: stored[bucketStorageKey(name)] as StoredBucket | undefined,
+  };
 }
 
 Deno.test("rate limits in workerd", async (t) => {
@@ -309,7 +329,7 @@ Deno.test("the general policies decide in the isolate from leased tokens", async
       }
       const bucket = await inspectBucket(edge, "default", "ip:127.0.2.1");
       assert.equal(bucket.takes, 1, "fifty more requests, no call to the object");
-      assert.equal(Math.round((bucket.stored.bucket as { tokens: number }).tokens), 900, "one lease taken");
+      assert.equal(Math.round(bucket.stored!.tokens), 900, "one lease taken");
     });
 
     await t.step("the N+1st request of a user is refused, by the isolate, without asking", async () => {
@@ -362,7 +382,7 @@ Deno.test("a bucket that has refilled is deleted from its object's storage", asy
   /** Asks the object until its storage is empty. */
   const untilDeleted = async (policy: string, key: string) => {
     const started = Date.now();
-    while (Object.keys((await inspectBucket(fixture.edge, policy, key)).stored).length > 0) {
+    while ((await inspectBucket(fixture.edge, policy, key)).stored) {
       assert.ok(Date.now() - started < 10_000, `the ${policy} bucket of ${key} is still stored after 10 s`);
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
@@ -385,7 +405,7 @@ Deno.test("a bucket that has refilled is deleted from its object's storage", asy
         const sent = Date.now();
         assert.equal((await call()).status, 200);
         const { stored } = await inspectBucket(fixture.edge, policy, `ip:${address}`);
-        assert.ok("bucket" in stored, "the bucket is kept while it refills");
+        assert.ok(stored, "the bucket is kept while it refills");
         await untilDeleted(policy, `ip:${address}`);
         assert.ok(Date.now() - sent >= refillMs, "not deleted before it was full");
         const again = await call();
@@ -399,6 +419,54 @@ Deno.test("a bucket that has refilled is deleted from its object's storage", asy
     }
   } finally {
     clients.closeAll();
+    await fixture.close();
+  }
+});
+
+Deno.test("many client addresses share a fixed number of shards, emptied once their buckets refill", async () => {
+  // Full again half a second after a request (a lease of one token, one token taken). The addresses are
+  // claimed through the trusted proxy header, so that 500 clients need no 500 loopback connections.
+  const limits = {
+    default: { capacity: 2, refillPerSecond: 2 },
+    login: { capacity: 2, refillPerSecond: 2 },
+  };
+  const fixture = await startEdgeFixture({
+    RATE_LIMITS: JSON.stringify(limits),
+    TRUSTED_CLIENT_IP_HEADER: "X-Real-IP",
+  });
+  const addresses = Array.from({ length: 500 }, (_, n) => `198.51.${100 + (n >> 8)}.${n & 255}`);
+  try {
+    for (const [n, address] of addresses.entries()) {
+      const [method, path] = n % 2 === 0 ? ["GET", "/v1/brands"] : ["POST", "/oauth/token"];
+      const response = await fetch(`${fixture.edge.url}${path}`, {
+        method,
+        headers: { "x-real-ip": address },
+      });
+      await response.body?.cancel();
+      assert.equal(response.status, 200, `${method} ${path} from ${address}`);
+    }
+    const used = new Set(
+      addresses.map((address, n) => shardName(bucketName(n % 2 ? "login" : "default", `ip:${address}`))),
+    );
+    assert.ok(used.size <= shardCount, `${used.size} objects for 500 buckets`);
+    const last = await inspectBucket(fixture.edge, "login", `ip:${addresses.at(-1)}`);
+    assert.ok(last.stored && last.takes === 1, "the last client's bucket is held while it refills");
+    const shards = Array.from({ length: shardCount }, (_, n) => `shard:${n}`);
+    assert.ok([...used].every((shard) => shards.includes(shard)));
+    const held = async () => {
+      let buckets = 0;
+      for (const shard of shards) {
+        const inspection = await inspectShard(fixture.edge, shard);
+        buckets += Object.keys(inspection.held).length + Object.keys(inspection.stored).length;
+      }
+      return buckets;
+    };
+    const started = Date.now();
+    while (await held() > 0) {
+      assert.ok(Date.now() - started < 10_000, "buckets are still held 10 s after they refilled");
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  } finally {
     await fixture.close();
   }
 });

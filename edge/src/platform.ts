@@ -24,8 +24,14 @@ export interface DurableObjectStorage {
   setAlarm(scheduledTime: number): Promise<void>;
 }
 
-export interface DurableObjectState {
-  storage: DurableObjectStorage;
+/** Storage whose keys are deleted a few at a time, as the rate limiter's shards delete refilled buckets. */
+export interface DurableObjectKeyStorage extends DurableObjectStorage {
+  /** Deletes the keys (at most 128 in one call) and answers how many there were. */
+  delete(keys: string[]): Promise<number>;
+}
+
+export interface DurableObjectState<Storage extends DurableObjectStorage = DurableObjectStorage> {
+  storage: Storage;
   blockConcurrencyWhile<T>(work: () => Promise<T>): Promise<T>;
 }
 

@@ -1,11 +1,14 @@
 /**
- * Token-bucket rate limiting. Each policy and key (`ip:<address>` or `user:<subject>`) has one bucket, in
- * a Durable Object of its own, so every edge location that sees the key counts against the same bucket.
- * The policies differ in how often a request asks that object:
+ * Token-bucket rate limiting. Each policy and key (`ip:<address>` or `user:<subject>`) has one bucket, kept
+ * by one Durable Object, so every edge location that sees the key counts against the same bucket. The
+ * buckets are sharded: a stable hash of the policy and key picks one of `shardCount` objects, each holding
+ * the buckets of many keys, so the number of objects is fixed however many clients are seen (one object per
+ * key made workerd keep an instance for every address it ever saw). The policies differ in how often a
+ * request asks the bucket's object:
  *
  * - Strictly counted (`login` and `contact`: sign-in, registration, contact): every request takes its
- *   token from the object. Exact wherever the requests come from, for a round trip to the object's
- *   location on each of these few requests.
+ *   token from the object. Exact wherever the requests come from (one object decides each key), for a
+ *   round trip to the object's location on each of these few requests.
  * - Leased (every other policy: `default` per address, `authenticated` per user): an isolate takes a
  *   tenth of the bucket at once and spends it without asking, so in the steady state a request is decided
  *   inside the isolate; the object is asked again when the lease is spent, and a bucket seen empty is
@@ -21,17 +24,26 @@
  * whether a request may pass, with nothing for the RateLimit headers or Retry-After; Miniflare, besides,
  * implements it with a Durable Object call per request.
  *
- * Nothing grows with the number of clients seen: an object deletes its bucket (an alarm) when it is full
- * again, which is no different from having none, and an isolate keeps a bounded table of leases.
+ * Nothing grows with the number of clients seen: the objects are a fixed set of shards, a shard deletes a
+ * bucket (its alarm) once it is full again, which is no different from having none, so it holds only the
+ * buckets of clients active within a refill window, and an isolate keeps a bounded table of leases.
  */
 import type { BucketPolicy } from "./config.ts";
-import type { DurableObjectNamespace, DurableObjectState } from "./platform.ts";
+import type { DurableObjectKeyStorage, DurableObjectNamespace, DurableObjectState } from "./platform.ts";
 
 /** The policies whose every request is counted in the bucket's object: the few that guard accounts. */
 export const strictlyCountedPolicies: ReadonlySet<string> = new Set(["login", "contact"]);
 
 /** The share of a bucket an isolate leases at once for the other policies (at least one token). */
 const leaseShare = 0.1;
+
+/**
+ * How many bucket objects there are. Fixed, because every object ever addressed stays an instance in
+ * workerd; 64 spreads the strictly counted requests (and on Cloudflare, the objects' locations) over
+ * enough objects that none is a hot spot, while bounding the instances to a number that costs nothing.
+ * Changing it moves keys to other shards, which then start with full buckets (at worst one extra window).
+ */
+export const shardCount = 64;
 
 export interface Bucket {
   tokens: number;
@@ -116,9 +128,11 @@ async function askBucket(
   wanted: number,
 ): Promise<Grant | undefined> {
   try {
-    const stub = limiter.get(limiter.idFromName(bucketName(policyName, key)));
+    const name = bucketName(policyName, key);
+    const stub = limiter.get(limiter.idFromName(shardName(name)));
+    const take: TakeRequest = { bucket: name, policy, wanted };
     const response = await stub.fetch(
-      new Request("https://rate-limiter/take", { method: "POST", body: JSON.stringify({ policy, wanted }) }),
+      new Request("https://rate-limiter/take", { method: "POST", body: JSON.stringify(take) }),
     );
     if (!response.ok) throw new Error(`the rate limiter answered ${response.status}`);
     return await response.json();
@@ -132,9 +146,22 @@ async function askBucket(
   }
 }
 
-/** The object's name: a JSON array keeps it unambiguous whatever characters the policy or key hold. */
+/** The bucket's name: a JSON array keeps it unambiguous whatever characters the policy or key hold. */
 export function bucketName(policyName: string, key: string): string {
   return JSON.stringify([policyName, key]);
+}
+
+/**
+ * The name of the object holding a bucket (`shard:<n>`), from a stable hash of the bucket's name (32-bit
+ * FNV-1a over its UTF-16 code units): every isolate and location sends a key to the same object.
+ */
+export function shardName(bucket: string): string {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < bucket.length; i++) {
+    hash ^= bucket.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return `shard:${(hash >>> 0) % shardCount}`;
 }
 
 /** Headers for a request let through uncounted: only the policy is known. */
@@ -295,58 +322,113 @@ function visibleTokens(lease: Lease, now: number): number {
 
 const isolateLeases = new LeaseTable();
 
-const storageKey = "bucket";
+/** What an isolate asks a shard: `wanted` tokens from the named bucket, under the policy it sends. */
+interface TakeRequest {
+  bucket: string;
+  policy: BucketPolicy;
+  wanted: number;
+}
 
-/** What a bucket object answers to a GET: for tests and operators, never reachable by a client. */
-export interface BucketInspection {
-  /** Takes answered since the object was loaded into memory. */
-  takes: number;
-  /** Everything the object has in storage. */
+/** A bucket as a shard keeps it, in memory and in storage: with when it is full again, for the alarm. */
+export interface StoredBucket extends Bucket {
+  /** Milliseconds since the epoch, under the policy of the last take. */
+  fullAt: number;
+}
+
+/** Each bucket is stored under its own key, so a take writes only its bucket. */
+const storagePrefix = "bucket:";
+
+/** Durable Object storage deletes at most 128 keys in one call. */
+const deleteBatch = 128;
+
+/** What a shard answers to a GET: for tests and operators, never reachable by a client. */
+export interface ShardInspection {
+  /** The buckets held in memory, by bucket name, with the takes each answered since it was loaded. */
+  held: Record<string, { takes: number; bucket: StoredBucket }>;
+  /** Everything the object has in storage, by storage key (`bucket:` and the bucket's name). */
   stored: Record<string, unknown>;
 }
 
+/** The storage key of a bucket in its shard. */
+export function bucketStorageKey(bucket: string): string {
+  return storagePrefix + bucket;
+}
+
 /**
- * The Durable Object holding one key's bucket; the policy comes with each request. When the bucket is
- * full again an alarm deletes it: a full bucket and none are the same, so storage holds only the buckets
- * of clients seen within their window.
+ * The Durable Object holding one shard's buckets; the bucket's name and policy come with each request.
+ * A bucket full again is the same as none, so the shard's one alarm is set for the earliest time a held
+ * bucket is full; it deletes every full bucket and is set again for the next. Memory and storage hold
+ * only the buckets of clients seen within their window.
  */
 export class RateLimiter {
-  #bucket: Bucket | undefined;
-  #takes = 0;
+  readonly #buckets = new Map<string, { bucket: StoredBucket; takes: number }>();
+  /** When the alarm is set for, as far as this instance knows; never later than any held bucket's fullAt. */
+  #alarmAt: number | undefined;
 
-  constructor(private readonly state: DurableObjectState) {
-    // The stored bucket is loaded before the first request; from then on the in-memory copy is the
+  constructor(private readonly state: DurableObjectState<DurableObjectKeyStorage>) {
+    // The stored buckets are loaded before the first request; from then on the in-memory copies are the
     // truth, read and replaced without an await in between, so concurrent requests never both take
     // the last token.
     state.blockConcurrencyWhile(async () => {
-      this.#bucket = await state.storage.get<Bucket>(storageKey);
+      for (const [key, bucket] of await state.storage.list()) {
+        if (!key.startsWith(storagePrefix)) continue;
+        const stored = bucket as StoredBucket;
+        this.#buckets.set(key.slice(storagePrefix.length), { bucket: stored, takes: 0 });
+        this.#alarmAt = Math.min(this.#alarmAt ?? Infinity, stored.fullAt);
+      }
+      // Set again for the earliest stored bucket, so that a lost alarm (an alarm handler that kept failing)
+      // strands no bucket; one already due runs at once.
+      if (this.#alarmAt !== undefined) await state.storage.setAlarm(this.#alarmAt);
     });
   }
 
   async fetch(request: Request): Promise<Response> {
     if (request.method === "GET") {
-      const inspection: BucketInspection = {
-        takes: this.#takes,
+      const inspection: ShardInspection = {
+        held: Object.fromEntries(this.#buckets),
         stored: Object.fromEntries(await this.state.storage.list()),
       };
       return Response.json(inspection);
     }
-    const { policy, wanted }: { policy: BucketPolicy; wanted: number } = await request.json();
-    const { bucket, granted } = takeFromBucket(this.#bucket, policy, Date.now(), wanted);
-    this.#bucket = bucket;
-    this.#takes++;
+    const { bucket: name, policy, wanted }: TakeRequest = await request.json();
+    const entry = this.#buckets.get(name);
+    const { bucket, granted } = takeFromBucket(entry?.bucket, policy, Date.now(), wanted);
+    const stored: StoredBucket = { ...bucket, fullAt: fullAt(bucket, policy) };
+    this.#buckets.set(name, { bucket: stored, takes: (entry?.takes ?? 0) + 1 });
     // Persisted so that an object restarted (evicted, moved, redeployed) keeps counting; the output
-    // gate holds the answer back until both writes are durable. Each take moves the alarm to the new
-    // time the bucket is full.
-    await this.state.storage.put(storageKey, bucket);
-    await this.state.storage.setAlarm(fullAt(bucket, policy));
+    // gate holds the answer back until the writes are durable. A take only moves its bucket's fullAt
+    // later, so the alarm moves only when this bucket is now the earliest to be full.
+    const writes = [this.state.storage.put(bucketStorageKey(name), stored)];
+    if (this.#alarmAt === undefined || stored.fullAt < this.#alarmAt) {
+      this.#alarmAt = stored.fullAt;
+      writes.push(this.state.storage.setAlarm(stored.fullAt));
+    }
+    await Promise.all(writes);
     const grant: Grant = { granted, tokensLeft: bucket.tokens };
     return Response.json(grant);
   }
 
-  /** Runs at the time the last take said the bucket would be full again. */
+  /** Deletes every bucket full by now, and sets the alarm again for the earliest of the others. */
   async alarm(): Promise<void> {
-    await this.state.storage.deleteAll();
-    this.#bucket = undefined;
+    // Decided and issued without an await in between, so a take arriving meanwhile comes after it: its
+    // write lands after the deletion, and it sets the alarm again if its bucket is the earliest.
+    const now = Date.now();
+    const full: string[] = [];
+    let next: number | undefined;
+    for (const [name, { bucket }] of this.#buckets) {
+      if (bucket.fullAt <= now) {
+        full.push(name);
+        this.#buckets.delete(name);
+      } else {
+        next = Math.min(next ?? Infinity, bucket.fullAt);
+      }
+    }
+    this.#alarmAt = next;
+    const writes: Promise<unknown>[] = [];
+    for (let start = 0; start < full.length; start += deleteBatch) {
+      writes.push(this.state.storage.delete(full.slice(start, start + deleteBatch).map(bucketStorageKey)));
+    }
+    if (next !== undefined) writes.push(this.state.storage.setAlarm(next));
+    await Promise.all(writes);
   }
 }

@@ -1,7 +1,18 @@
 /** The bucket arithmetic, the leases, and the limiter's persistence, alarm and fail-open path, without workerd. */
 import assert from "node:assert/strict";
-import type { DurableObjectNamespace, DurableObjectState } from "./platform.ts";
-import { type Bucket, fullAt, LeaseTable, RateLimiter, takeFromBucket, takeToken } from "./ratelimit.ts";
+import type { DurableObjectKeyStorage, DurableObjectNamespace, DurableObjectState } from "./platform.ts";
+import {
+  type Bucket,
+  bucketName,
+  fullAt,
+  LeaseTable,
+  RateLimiter,
+  shardCount,
+  type ShardInspection,
+  shardName,
+  takeFromBucket,
+  takeToken,
+} from "./ratelimit.ts";
 
 const second = 1000;
 
@@ -78,7 +89,7 @@ function memoryLimiter(storage = new Map<string, unknown>()) {
     if (!object) {
       let ready: Promise<unknown> = Promise.resolve();
       const prefix = `${name}/`;
-      const state: DurableObjectState = {
+      const state: DurableObjectState<DurableObjectKeyStorage> = {
         storage: {
           get: <T>(key: string) => Promise.resolve(storage.get(prefix + key) as T | undefined),
           put: (key, value) => Promise.resolve(void storage.set(prefix + key, value)),
@@ -90,6 +101,7 @@ function memoryLimiter(storage = new Map<string, unknown>()) {
                 ) => [key.slice(prefix.length), value]),
               ),
             ),
+          delete: (keys) => Promise.resolve(keys.filter((key) => storage.delete(prefix + key)).length),
           deleteAll: () => {
             for (const key of [...storage.keys()]) if (key.startsWith(prefix)) storage.delete(key);
             return Promise.resolve();
@@ -119,7 +131,15 @@ function memoryLimiter(storage = new Map<string, unknown>()) {
     storage,
     alarms,
     takes: () => takes,
+    /** The names of the objects instantiated since the last restart. */
+    objectNames: () => [...objects.keys()],
     restart: () => objects.clear(),
+    inspect: async (name: string) => {
+      const object = objectFor(name);
+      await object.ready;
+      return await (await object.limiter.fetch(new Request("https://rate-limiter/inspect")))
+        .json() as ShardInspection;
+    },
     runAlarm: async (name: string) => {
       const object = objectFor(name);
       await object.ready;
@@ -236,20 +256,103 @@ Deno.test("a restarted object keeps counting from its stored bucket", async () =
   assert.equal((await takeToken(limiter.namespace, "login", policy, "ip:a")).allowed, false);
 });
 
-Deno.test("the object's alarm is set for when its bucket is full, and deletes it", async () => {
+Deno.test("the shard's alarm is set for when its bucket is full, and deletes it", async () => {
   const limiter = memoryLimiter();
   const policy = { capacity: 4, refillPerSecond: 2 };
   const before = Date.now();
   await takeToken(limiter.namespace, "login", policy, "ip:a");
   await takeToken(limiter.namespace, "login", policy, "ip:a");
-  const name = JSON.stringify(["login", "ip:a"]);
-  const alarm = limiter.alarms.get(name)!;
-  assert.ok(alarm >= before + 1 * second && alarm <= Date.now() + 1 * second, "two tokens at two a second");
+  const name = shardName(bucketName("login", "ip:a"));
+  assert.deepEqual(limiter.objectNames(), [name], "the bucket's shard, and no other object");
+  const firstAlarm = limiter.alarms.get(name)!;
+  assert.ok(
+    firstAlarm >= before + 0.5 * second && firstAlarm <= Date.now() + 0.5 * second,
+    "set by the first take",
+  );
+  const full = (await limiter.inspect(name)).held[bucketName("login", "ip:a")].bucket.fullAt;
+  assert.ok(full >= before + 1 * second && full <= Date.now() + 1 * second, "two tokens at two a second");
   assert.equal(limiter.storage.size, 1);
-  await limiter.runAlarm(name);
+  const realNow = Date.now;
+  try {
+    // A take only moves its bucket's fullAt later: the alarm set before finds it refilling and moves on.
+    Date.now = () => firstAlarm;
+    await limiter.runAlarm(name);
+    assert.equal(limiter.storage.size, 1, "kept while it refills");
+    assert.equal(limiter.alarms.get(name), full, "set again for when it is full");
+    Date.now = () => full;
+    await limiter.runAlarm(name);
+  } finally {
+    Date.now = realNow;
+  }
   assert.equal(limiter.storage.size, 0, "nothing stored");
+  assert.deepEqual((await limiter.inspect(name)).held, {}, "nothing held");
   const next = await takeToken(limiter.namespace, "login", policy, "ip:a");
   assert.equal(next.headers.RateLimit, '"login";r=3;t=1', "a deleted bucket starts full");
+});
+
+Deno.test("a key always goes to the same one of a fixed number of shards", () => {
+  const name = bucketName("login", "ip:203.0.113.1");
+  assert.equal(shardName(name), shardName(bucketName("login", "ip:203.0.113.1")));
+  assert.match(shardName(name), /^shard:\d+$/);
+  const shards = new Set(Array.from({ length: 5000 }, (_, n) => shardName(bucketName("default", `ip:${n}`))));
+  assert.equal(shards.size, shardCount, "five thousand keys spread over every shard");
+  for (const shard of shards) assert.ok(Number(shard.slice("shard:".length)) < shardCount, shard);
+});
+
+Deno.test("many addresses reach at most the shard count of objects, and refilled buckets leave them", async () => {
+  const limiter = memoryLimiter();
+  // Full again 2 ms after a take, except one slow bucket that keeps its shard's alarm set.
+  const fast = { capacity: 2, refillPerSecond: 1000 };
+  const slow = { capacity: 2, refillPerSecond: 0.001 };
+  const leases = new LeaseTable();
+  for (let n = 0; n < 500; n++) {
+    const policy = n % 2 === 0 ? "default" : "login";
+    assert.equal(
+      (await takeToken(limiter.namespace, policy, fast, `ip:10.0.${n >> 8}.${n & 255}`, leases)).allowed,
+      true,
+    );
+  }
+  await takeToken(limiter.namespace, "login", slow, "ip:slow");
+  const shards = limiter.objectNames();
+  assert.ok(shards.length <= shardCount, `${shards.length} objects for 501 buckets`);
+  assert.ok(shards.every((name) => /^shard:\d+$/.test(name)));
+  assert.equal(limiter.storage.size, 501, "each bucket stored under its own key while it refills");
+  const slowShard = shardName(bucketName("login", "ip:slow"));
+  assert.ok(limiter.alarms.get(slowShard)! <= Date.now() + 2, "the shard's alarm is its earliest bucket's");
+
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  for (const name of shards) await limiter.runAlarm(name);
+  for (const name of shards) {
+    const { held, stored } = await limiter.inspect(name);
+    const left = name === slowShard ? [bucketName("login", "ip:slow")] : [];
+    assert.deepEqual(Object.keys(held), left, `${name} holds only buckets still refilling`);
+    assert.deepEqual(
+      Object.keys(stored),
+      left.map((bucket) => `bucket:${bucket}`),
+      `${name} stores them only`,
+    );
+  }
+  assert.ok(limiter.alarms.get(slowShard)! > Date.now() + 900 * second, "set again for the slow bucket");
+  assert.equal(limiter.objectNames().length, shards.length, "inspecting made no new object");
+});
+
+Deno.test("a restarted shard keeps every bucket it stored, and its alarm still deletes them", async () => {
+  const limiter = memoryLimiter();
+  const policy = { capacity: 1, refillPerSecond: 0.001 };
+  const keys = Array.from({ length: 200 }, (_, n) => `ip:${n}`);
+  for (const key of keys) await takeToken(limiter.namespace, "login", policy, key);
+  limiter.restart();
+  for (const key of keys) {
+    assert.equal((await takeToken(limiter.namespace, "login", policy, key)).allowed, false, key);
+  }
+  const realNow = Date.now;
+  Date.now = () => realNow() + 2000 * second;
+  try {
+    for (const name of limiter.objectNames()) await limiter.runAlarm(name);
+  } finally {
+    Date.now = realNow;
+  }
+  assert.equal(limiter.storage.size, 0);
 });
 
 Deno.test("when the limiter fails the request is allowed and one JSON line is logged", async () => {
