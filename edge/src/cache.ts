@@ -11,8 +11,8 @@
  */
 import { ProblemError } from "@multishop/kit/problem";
 import type { Context } from "hono";
-import { z } from "zod";
 import type { EdgeEnv } from "./app.ts";
+import { type EdgeConfig, edgeConfigSchema } from "./config.ts";
 import { ByteBoundedLru, type Sized } from "./memory_cache.ts";
 import {
   type DurableObjectNamespace,
@@ -42,43 +42,17 @@ export interface CacheSettings {
   staleIfErrorSeconds: number;
 }
 
-/** The Worker variables that tune the cache; config.ts keeps the rest of the edge's. */
-const cacheVariables = z.object({
-  CACHE_MEMORY_BYTES: z.coerce.number().int().nonnegative().default(16 * 1024 * 1024),
-  CACHE_MEMORY_ENTRY_BYTES: z.coerce.number().int().nonnegative().default(1024 * 1024),
-  CACHE_GENERATION_TTL_MS: z.coerce.number().int().nonnegative().default(5_000),
-  CACHE_STALE_IF_ERROR_SECONDS: z.coerce.number().int().nonnegative().default(300),
-}).transform((variables): CacheSettings => ({
-  memoryBytes: variables.CACHE_MEMORY_BYTES,
-  memoryEntryBytes: variables.CACHE_MEMORY_ENTRY_BYTES,
-  generationTtlMs: variables.CACHE_GENERATION_TTL_MS,
-  staleIfErrorSeconds: variables.CACHE_STALE_IF_ERROR_SECONDS,
-}));
-
-export const defaultCacheSettings: CacheSettings = cacheVariables.parse({});
-
-const parsedSettings = new WeakMap<object, CacheSettings>();
-
-/** The cache's settings from the Worker's variables, parsed once per isolate. */
-export function cacheSettings(env: Record<string, unknown>): CacheSettings {
-  let settings = parsedSettings.get(env);
-  if (!settings) {
-    const variables = Object.fromEntries(
-      Object.entries(env).filter(([, value]) => typeof value === "string" && value !== ""),
-    );
-    const result = cacheVariables.safeParse(variables);
-    if (!result.success) {
-      throw new Error(
-        `invalid edge cache configuration: ${
-          result.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")
-        }`,
-      );
-    }
-    settings = result.data;
-    parsedSettings.set(env, settings);
-  }
-  return settings;
+/** The cache's settings from the edge's configuration. */
+export function cacheSettingsOf(config: EdgeConfig): CacheSettings {
+  return {
+    memoryBytes: config.CACHE_MEMORY_BYTES,
+    memoryEntryBytes: config.CACHE_MEMORY_ENTRY_BYTES,
+    generationTtlMs: config.CACHE_GENERATION_TTL_MS,
+    staleIfErrorSeconds: config.CACHE_STALE_IF_ERROR_SECONDS,
+  };
 }
+
+export const defaultCacheSettings: CacheSettings = cacheSettingsOf(edgeConfigSchema.parse({}));
 
 export interface CacheContext {
   ctx: ExecutionContext;
@@ -101,7 +75,7 @@ export function cacheContextFor(c: Context<EdgeEnv>): CacheContext {
     ctx: c.executionCtx as unknown as ExecutionContext,
     generations: c.env.CACHE_GENERATION,
     enabled: c.get("config").CACHE_ENABLED,
-    settings: cacheSettings(c.env),
+    settings: cacheSettingsOf(c.get("config")),
   };
 }
 

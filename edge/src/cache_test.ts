@@ -5,13 +5,14 @@ import {
   cacheDirectives,
   CacheGeneration,
   cacheKey,
-  cacheSettings,
+  cacheSettingsOf,
   currentAge,
   defaultCacheSettings,
   edgeTtl,
   lifetimesOf,
   purgeCache,
 } from "./cache.ts";
+import { edgeConfigSchema } from "./config.ts";
 import type { DurableObjectNamespace, DurableObjectState } from "./platform.ts";
 
 Deno.test("edgeTtl: only public 200s without cookies are shared, for s-maxage before max-age", () => {
@@ -104,20 +105,18 @@ Deno.test("lifetimesOf: stale windows as the upstream allows, the edge's stale-i
   });
 });
 
-Deno.test("cacheSettings: defaults, overrides and refusals", () => {
-  assert.deepEqual(cacheSettings({}), defaultCacheSettings);
+Deno.test("the cache's settings come from the edge's configuration, with defaults", () => {
   assert.equal(defaultCacheSettings.memoryBytes, 16 * 1024 * 1024);
   assert.deepEqual(
-    cacheSettings({
+    cacheSettingsOf(edgeConfigSchema.parse({
       CACHE_MEMORY_BYTES: "4096",
       CACHE_MEMORY_ENTRY_BYTES: "1024",
       CACHE_GENERATION_TTL_MS: "100",
       CACHE_STALE_IF_ERROR_SECONDS: "0",
-      CATALOG_URL: "http://127.0.0.1:5002",
-    }),
+    })),
     { memoryBytes: 4096, memoryEntryBytes: 1024, generationTtlMs: 100, staleIfErrorSeconds: 0 },
   );
-  assert.throws(() => cacheSettings({ CACHE_MEMORY_BYTES: "lots" }), /CACHE_MEMORY_BYTES/);
+  assert.equal(edgeConfigSchema.safeParse({ CACHE_MEMORY_BYTES: "lots" }).success, false);
 });
 
 /** A namespace with one CacheGeneration on in-memory storage, as the runtime would run it. */

@@ -67,6 +67,17 @@ export const edgeVariables = z.object({
   MAX_BODY_BYTES: z.coerce.number().int().positive().default(6 * 1024 * 1024),
   /** "false" turns the edge cache off (every public GET goes upstream), as the benchmark needs. */
   CACHE_ENABLED: z.enum(["true", "false"]).default("true").transform((value) => value === "true"),
+  /** The cache's tuning (cache.ts says what each is for). */
+  CACHE_MEMORY_BYTES: z.coerce.number().int().nonnegative().default(16 * 1024 * 1024),
+  CACHE_MEMORY_ENTRY_BYTES: z.coerce.number().int().nonnegative().default(1024 * 1024),
+  CACHE_GENERATION_TTL_MS: z.coerce.number().int().nonnegative().default(5_000),
+  CACHE_STALE_IF_ERROR_SECONDS: z.coerce.number().int().nonnegative().default(300),
+  /**
+   * How long a whole storefront page stays fresh, and then may be served while it is rebuilt in the
+   * background. Briefly: a page mixes sources, each with its own lifetime.
+   */
+  STOREFRONT_MAX_AGE_SECONDS: z.coerce.number().int().nonnegative().default(30),
+  STOREFRONT_STALE_WHILE_REVALIDATE_SECONDS: z.coerce.number().int().nonnegative().default(30),
   /** Resilience tuning; left out, resilience.ts's defaults hold (5 failures, 10 s, the route's timeout). */
   BREAKER_FAILURES: z.coerce.number().int().positive().optional(),
   BREAKER_COOLDOWN_MS: z.coerce.number().int().positive().optional(),

@@ -80,32 +80,12 @@ export const productExtras: {
 /** The newest approved reviews a product page shows; the rest are a click (and a paged list) away. */
 const reviewsOnProductPage = 3;
 
-/**
- * How long a whole page stays fresh, and then may be served while it is rebuilt in the background,
- * in seconds (Worker variables). Briefly: a page mixes sources, each with its own lifetime.
- */
-const storefrontVariables = z.object({
-  STOREFRONT_MAX_AGE_SECONDS: z.coerce.number().int().nonnegative().default(30),
-  STOREFRONT_STALE_WHILE_REVALIDATE_SECONDS: z.coerce.number().int().nonnegative().default(30),
-});
-
-const pageCacheControls = new WeakMap<object, string>();
-
 /** The Cache-Control of a whole page, for browsers and shared caches (the edge's own included). */
 function aggregateCacheControl(c: EdgeContext): string {
-  let cacheControl = pageCacheControls.get(c.env);
-  if (cacheControl === undefined) {
-    const variables = Object.fromEntries(
-      Object.entries(c.env).filter(([name, value]) => name.startsWith("STOREFRONT_") && value !== ""),
-    );
-    const parsed = storefrontVariables.safeParse(variables);
-    if (!parsed.success) throw new Error(`invalid storefront configuration: ${parsed.error.message}`);
-    const { STOREFRONT_MAX_AGE_SECONDS: maxAge, STOREFRONT_STALE_WHILE_REVALIDATE_SECONDS: revalidate } =
-      parsed.data;
-    cacheControl = `public, max-age=${maxAge}, s-maxage=${maxAge}, stale-while-revalidate=${revalidate}`;
-    pageCacheControls.set(c.env, cacheControl);
-  }
-  return cacheControl;
+  const { STOREFRONT_MAX_AGE_SECONDS: maxAge, STOREFRONT_STALE_WHILE_REVALIDATE_SECONDS: revalidate } = c.get(
+    "config",
+  );
+  return `public, max-age=${maxAge}, s-maxage=${maxAge}, stale-while-revalidate=${revalidate}`;
 }
 
 /**
