@@ -4,8 +4,7 @@
  * products only and needs no token, so identity is not one more service a review depends on.
  */
 import { z } from "zod";
-import pRetry from "p-retry";
-import { ServiceUnavailableError } from "@multishop/kit/service-client";
+import { type PublicClient, ServiceUnavailableError } from "@multishop/kit/service-client";
 
 export interface Catalog {
   /**
@@ -17,30 +16,10 @@ export interface Catalog {
 
 const catalogProduct = z.object({ status: z.enum(["draft", "active", "archived"]) });
 
-const transient = new Set([502, 503, 504]);
-
-export function catalogClient(
-  baseUrl: string,
-  options: { timeoutMs?: number; retries?: number } = {},
-): Catalog {
-  const timeoutMs = options.timeoutMs ?? 2_000;
-
-  /** The catalog's answer; a connection failure, timeout or 502/503/504 is retried, then thrown. */
-  const fetchProduct = (url: string) =>
-    pRetry(async () => {
-      const response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) }).catch((error) => {
-        throw new ServiceUnavailableError("catalog", String(error));
-      });
-      if (transient.has(response.status)) {
-        await response.body?.cancel();
-        throw new ServiceUnavailableError("catalog", `answered ${response.status}`);
-      }
-      return response;
-    }, { retries: options.retries ?? 1, minTimeout: 100, maxTimeout: 500, randomize: true });
-
+export function catalogClient(client: PublicClient, baseUrl: string): Catalog {
   return {
     async isOnSale(productId) {
-      const response = await fetchProduct(`${baseUrl}/v1/products/${encodeURIComponent(productId)}`);
+      const response = await client.request(`${baseUrl}/v1/products/${encodeURIComponent(productId)}`);
       // 400: an id the catalog would never have made.
       if (response.status === 404 || response.status === 400) {
         await response.body?.cancel();

@@ -10,6 +10,7 @@ import {
   type PostgresServiceRuntime,
   runPostgresService,
 } from "@multishop/kit/service-main";
+import { createPublicClient } from "@multishop/kit/service-client";
 import { createCommentApp } from "./app.ts";
 import { catalogClient } from "./clients.ts";
 import { type CommentConfig, loadCommentConfig } from "./config.ts";
@@ -36,7 +37,8 @@ export async function startComment(config: CommentConfig, runtime: CommentRuntim
   const reviews = createReviews({
     sql,
     store,
-    catalog: catalogClient(config.CATALOG_URL),
+    // Reviews wait for this answer: a short timeout and one retry.
+    catalog: catalogClient(createPublicClient({ logger, timeoutMs: 2_000, retries: 1 }), config.CATALOG_URL),
     outbox: relay,
     logger,
   });

@@ -60,27 +60,20 @@ export function createServiceClient(options: ServiceClientOptions) {
     return pending;
   }
 
-  /** One attempt: a fresh token after a 401, then the answer, or an error saying whether to retry. */
+  /** One attempt: a fresh token after a 401, then the answer. */
   async function attempt(url: string, init: RequestInit): Promise<Response> {
     const call = async (bearer: string) =>
-      await fetch(url, {
+      await send(url, {
         ...init,
         headers: { ...Object.fromEntries(new Headers(init.headers)), authorization: `Bearer ${bearer}` },
-        signal: AbortSignal.timeout(timeoutMs),
-      }).catch((error) => {
-        throw new ServiceUnavailableError(new URL(url).host, String(error));
-      });
+      }, timeoutMs);
     let response = await call(await accessToken());
     if (response.status === 401) {
       await response.body?.cancel();
       token = undefined;
       response = await call(await accessToken());
     }
-    if (transient.has(response.status)) {
-      await response.body?.cancel();
-      throw new ServiceUnavailableError(new URL(url).host, `answered ${response.status}`);
-    }
-    return response;
+    return refuseTransient(url, response);
   }
 
   return {
@@ -88,35 +81,71 @@ export function createServiceClient(options: ServiceClientOptions) {
      * Sends the request with the service's token. Idempotent calls are retried on transient failures;
      * others are tried once. Throws ServiceUnavailableError when the other side cannot answer.
      */
-    async request(url: string, init: RequestInit & { idempotent?: boolean } = {}): Promise<Response> {
-      const idempotent = init.idempotent ?? ["GET", "HEAD", undefined].includes(init.method);
-      return await pRetry(async () => {
-        try {
-          return await attempt(url, init);
-        } catch (error) {
-          if (error instanceof ServiceUnavailableError && idempotent) throw error;
-          throw new AbortError(error as Error);
-        }
-      }, {
-        retries: idempotent ? retries : 0,
-        minTimeout: 100,
-        maxTimeout: 1_000,
-        randomize: true,
-        onFailedAttempt: ({ error, attemptNumber, retriesLeft }) => {
-          if (retriesLeft > 0) {
-            options.logger.warn("service call failed; retrying", {
-              url,
-              attemptNumber,
-              error: error.message,
-            });
-          }
-        },
-      });
-    },
+    request: (url: string, init: RequestInit & { idempotent?: boolean } = {}) =>
+      withRetries(url, init, { retries, logger: options.logger }, attempt),
   };
 }
 
+/**
+ * Calls to another service's public endpoints, which need no token: the same timeouts and retries as
+ * the service client, without asking identity for anything.
+ */
+export function createPublicClient(options: { logger: Logger; timeoutMs?: number; retries?: number }) {
+  const timeoutMs = options.timeoutMs ?? 3_000;
+  return {
+    /** As ServiceClient.request, anonymously. */
+    request: (url: string, init: RequestInit & { idempotent?: boolean } = {}) =>
+      withRetries(
+        url,
+        init,
+        { retries: options.retries ?? 2, logger: options.logger },
+        async (url, init) => refuseTransient(url, await send(url, init, timeoutMs)),
+      ),
+  };
+}
+
+async function send(url: string, init: RequestInit, timeoutMs: number): Promise<Response> {
+  return await fetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs) }).catch((error) => {
+    throw new ServiceUnavailableError(new URL(url).host, String(error));
+  });
+}
+
+/** A 502, 503 or 504 says the other side is failing now: an error to retry, not an answer. */
+async function refuseTransient(url: string, response: Response): Promise<Response> {
+  if (!transient.has(response.status)) return response;
+  await response.body?.cancel();
+  throw new ServiceUnavailableError(new URL(url).host, `answered ${response.status}`);
+}
+
+async function withRetries(
+  url: string,
+  init: RequestInit & { idempotent?: boolean },
+  policy: { retries: number; logger: Logger },
+  attempt: (url: string, init: RequestInit) => Promise<Response>,
+): Promise<Response> {
+  const idempotent = init.idempotent ?? ["GET", "HEAD", undefined].includes(init.method);
+  return await pRetry(async () => {
+    try {
+      return await attempt(url, init);
+    } catch (error) {
+      if (error instanceof ServiceUnavailableError && idempotent) throw error;
+      throw new AbortError(error as Error);
+    }
+  }, {
+    retries: idempotent ? policy.retries : 0,
+    minTimeout: 100,
+    maxTimeout: 1_000,
+    randomize: true,
+    onFailedAttempt: ({ error, attemptNumber, retriesLeft }) => {
+      if (retriesLeft > 0) {
+        policy.logger.warn("service call failed; retrying", { url, attemptNumber, error: error.message });
+      }
+    },
+  });
+}
+
 export type ServiceClient = ReturnType<typeof createServiceClient>;
+export type PublicClient = ReturnType<typeof createPublicClient>;
 
 /** The service client a service builds from its serviceClientEnv variables. */
 export function serviceClientFromConfig(
