@@ -91,7 +91,11 @@ export function createApp(options: AppOptions): App {
   app.use(bodyLimit({
     maxSize: options.bodyLimitBytes,
     onError: () => {
-      throw tooLarge(options.bodyLimitBytes);
+      throw new ProblemError({
+        status: 413,
+        kind: "body-too-large",
+        detail: `the request body is larger than ${options.bodyLimitBytes} bytes`,
+      });
     },
   }));
   app.use(utf8Bodies);
@@ -104,7 +108,7 @@ export function createApp(options: AppOptions): App {
   if (options.verifyToken) app.use(authenticate(options.verifyToken));
   app.use(noStoreWhenSignedIn);
 
-  app.onError((error, c) => respondToError(error, c, logger, options.bodyLimitBytes));
+  app.onError((error, c) => respondToError(error, c, logger));
   app.notFound((c) => {
     const allowed = allowedMethods(app, c.req.path);
     // OPTIONS asks what the resource allows (RFC 9110 §9.3.7); CORS preflights are the edge's.
@@ -144,10 +148,8 @@ export function openApiDocument(app: App, options: Pick<AppOptions, "title" | "v
   });
 }
 
-function respondToError(error: Error, c: Context<AppEnv>, logger: Logger, bodyLimitBytes: number): Response {
+function respondToError(error: Error, c: Context<AppEnv>, logger: Logger): Response {
   if (error instanceof ProblemError) return problemResponse(c, error.problem);
-  // A streamed body over the limit fails whatever reads it first.
-  if (error.name === "BodyLimitError") return problemResponse(c, tooLarge(bodyLimitBytes).problem);
   if (error instanceof HTTPException) {
     const status = error.status as ContentfulStatusCode;
     const malformed = status === 400 && /malformed/i.test(error.message);
@@ -178,14 +180,6 @@ const noStoreWhenSignedIn: MiddlewareHandler<AppEnv> = async (c, next) => {
   await next();
   if (c.get("principal") && !c.res.headers.has("cache-control")) c.header("cache-control", "no-store");
 };
-
-function tooLarge(bodyLimitBytes: number): ProblemError {
-  return new ProblemError({
-    status: 413,
-    kind: "body-too-large",
-    detail: `the request body is larger than ${bodyLimitBytes} bytes`,
-  });
-}
 
 /** Bodies are read as UTF-8 (JSON requires it, RFC 8259); one declared in another charset would be misread. */
 const utf8Bodies: MiddlewareHandler = async (c, next) => {
