@@ -35,11 +35,9 @@ function client(fixture: EdgeFixture) {
      * land so that the next request's HIT does not depend on timing.
      */
     async stored(path: string, generation: number): Promise<void> {
-      // Miniflare types its caches with the Workers types, which this tree does not load.
-      const caches = await edge.miniflare.getCaches() as unknown as { default: Cache };
       const key = cacheKey(`${edge.url}${path}`, generation);
       for (let attempt = 0; attempt < 200; attempt++) {
-        const entry = await caches.default.match(key);
+        const entry = await edge.cache.match(key);
         if (entry) return void await entry.arrayBuffer();
         await delay(10);
       }
@@ -240,11 +238,10 @@ Deno.test("edge cache in workerd: memory layer, coalescing, stale copies and pur
   const { edge, catalog } = fixture;
   const { call, upstreamCalls, stored } = client(fixture);
   const generation = 0;
-  const cacheApi = async () => (await edge.miniflare.getCaches() as unknown as { default: Cache }).default;
   /** Removes an entry from the Cache API, so that only the isolate's memory can still answer it. */
   const forgetInCacheApi = async (path: string) => {
     await stored(path, generation);
-    assert.ok(await (await cacheApi()).delete(cacheKey(`${edge.url}${path}`, generation)));
+    assert.ok(await edge.cache.delete(cacheKey(`${edge.url}${path}`, generation)));
   };
   /** The catalog's answer after a wait, so that concurrent requests are all in flight together. */
   const slowCatalog = (ms: number, headers: Record<string, string> = {}) => {
@@ -285,7 +282,7 @@ Deno.test("edge cache in workerd: memory layer, coalescing, stale copies and pur
       );
       assert.deepEqual(answers.map((answer) => answer.cache), Array(5).fill("BYPASS"));
       assert.equal(upstreamCalls(path), 5, "no personal request waited for another's answer");
-      assert.equal(await (await cacheApi()).match(cacheKey(`${edge.url}${path}`, generation)), undefined);
+      assert.equal(await edge.cache.match(cacheKey(`${edge.url}${path}`, generation)), undefined);
       assert.equal((await call(path)).cache, "MISS", "nothing was kept in memory either");
       assert.equal((await call(path)).cache, "HIT");
       assert.equal((await call(path, { headers: customer })).cache, "BYPASS", "nor read from it");
@@ -339,12 +336,7 @@ Deno.test("edge cache in workerd: memory layer, coalescing, stale copies and pur
       await call(path);
       assert.equal((await call(path)).cache, "HIT");
       // What another isolate's purge does: move the object's generation, which this one has not read.
-      // Miniflare types the namespace with the Workers types, which this tree does not load.
-      const namespace = await edge.miniflare.getDurableObjectNamespace("CACHE_GENERATION") as unknown as {
-        idFromName(name: string): unknown;
-        get(id: unknown): { fetch(url: string, init: RequestInit): Promise<Response> };
-      };
-      const purged = await namespace.get(namespace.idFromName("edge-cache"))
+      const purged = await edge.durableObject("CACHE_GENERATION", "edge-cache")
         .fetch("https://cache-generation.internal/", { method: "POST" });
       assert.deepEqual(await purged.json(), { generation: generation + 1 });
       await delay(generationTtlMs + 100);

@@ -1,16 +1,21 @@
 /**
- * Runs the edge Worker in workerd, the Workers runtime, on this machine: the same bundle that
- * wrangler deploys, through Miniflare, for `deno task start`, the tests and the benchmark.
+ * Runs the edge Worker in workerd, the Workers runtime, on this machine: the same bundle that wrangler
+ * deploys, for `deno task start`, the tests and the benchmark.
+ *
+ * Clients call workerd's own socket, which hands the request to the Worker: no proxy, no entry worker in
+ * between. The Durable Objects are workerd's own, stored on disk; the Cache API is Miniflare's cache
+ * service (the one `wrangler dev` uses), run in the same workerd. The Worker takes the client's address
+ * from the connection, which self-hosted workerd gives it in `request.cf.clientIp` (and Cloudflare in
+ * CF-Connecting-IP), so no header a client sends can choose its rate-limit bucket.
  */
-import { dirname } from "node:path";
-import process from "node:process";
-import { problemBody, problemContentType, type ProblemInit } from "@multishop/kit/problem";
-import { Miniflare } from "miniflare";
-import { type EdgeBindings, edgeConfig } from "./src/config.ts";
-import { documentedMethods } from "./src/docs.ts";
-import { bodyTooLarge } from "./src/proxy.ts";
+import { type ChildProcess, spawn } from "node:child_process";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+import { createInterface } from "node:readline";
+import { serializeConfig } from "miniflare";
+import workerd from "workerd";
 
-/** Keep at or below what the pinned workerd supports (miniflare 4.20260730 ships workerd 1.20260730). */
+/** Keep at or below what the pinned workerd supports (workerd 1.20260730, `workerd.compatibilityDate`). */
 export const compatibilityDate = "2026-07-30";
 
 const entry = new URL("./src/index.ts", import.meta.url);
@@ -32,138 +37,251 @@ export async function buildWorker(outFile?: string): Promise<string> {
 
 let built: Promise<string> | undefined;
 
+/** A Durable Object of the running edge, as a test reaches it (inspection only). */
+export interface DurableObjectHandle {
+  fetch(url: string, init?: RequestInit): Promise<Response>;
+}
+
 export interface LocalEdge {
-  /** Where clients call the edge: the front below, not workerd itself. */
+  /** Where clients call the edge: workerd's socket for the Worker. */
   url: string;
-  miniflare: Miniflare;
+  /** The workerd process (its memory is the edge's). */
+  pid: number;
+  /** The object named `name` of a Durable Object binding; only with `inspection: true`. */
+  durableObject(binding: keyof typeof durableObjectClasses, name: string): DurableObjectHandle;
+  /** The Worker's Cache API (`caches.default`), as a test reads it; only with `inspection: true`. */
+  cache: {
+    match(key: string): Promise<Response | undefined>;
+    delete(key: string): Promise<boolean>;
+  };
   close(): Promise<void>;
+}
+
+export interface LocalEdgeOptions {
+  port?: number;
+  host?: string;
+  scriptPath?: string;
+  /** Keeps the Durable Objects' state (rate-limit buckets, the cache generation) across restarts. */
+  persistTo?: string;
+  /** Opens a second socket on loopback through which tests reach the Durable Objects and the cache. */
+  inspection?: boolean;
 }
 
 /** Starts the Worker in workerd with these variables; the bundle is built once per process. */
 export async function startLocalEdge(
   variables: Record<string, string>,
-  options: { port?: number; host?: string; scriptPath?: string; persistTo?: string } = {},
+  options: LocalEdgeOptions = {},
 ): Promise<LocalEdge> {
   const scriptPath = options.scriptPath ?? await (built ??= buildWorker());
-  const signalListenersBefore = currentSignalListeners();
-  const miniflare = new Miniflare({
-    modules: true,
-    scriptPath,
-    // Module names are paths relative to this root; workerd refuses ones that climb out with "..".
-    modulesRoot: dirname(scriptPath),
-    compatibilityDate,
-    bindings: variables,
-    durableObjects: durableObjectClasses,
-    cache: true,
-    // Rate-limit buckets and the cache generation survive restarts when a folder is given.
-    durableObjectsPersist: options.persistTo ?? false,
-    // Only the front below calls workerd.
-    host: "127.0.0.1",
-    port: 0,
+  const scratch = await Deno.makeTempDir({ prefix: "edge-workerd-" });
+  const stateDir = options.persistTo ?? join(scratch, "objects");
+  const cacheDir = join(scratch, "cache");
+  await Promise.all([stateDir, cacheDir].map((path) => Deno.mkdir(path, { recursive: true })));
+  const host = options.host ?? "127.0.0.1";
+  const config = workerdConfig({
+    worker: await Deno.readTextFile(scriptPath),
+    variables,
+    stateDir,
+    cacheDir,
+    address: `${host.includes(":") ? `[${host}]` : host}:${options.port ?? 0}`,
+    inspection: options.inspection ?? false,
   });
-  const workerd = (await miniflare.ready).href.replace(/\/$/, "");
-  leaveSignalsToTheCaller(signalListenersBefore);
-  const { MAX_BODY_BYTES } = edgeConfig(variables as EdgeBindings);
-  const front = serveFront(workerd, MAX_BODY_BYTES, options.host ?? "127.0.0.1", options.port ?? 0);
-  const host = front.addr.hostname.includes(":") ? `[${front.addr.hostname}]` : front.addr.hostname;
+
+  const child = spawn(workerd.default as unknown as string, [
+    "serve",
+    "--binary",
+    // Miniflare's cache service turns on experimental compatibility flags.
+    "--experimental",
+    "--control-fd=3",
+    "-",
+  ], { stdio: ["pipe", "inherit", "inherit", "pipe"], env: { ...Deno.env.toObject(), TZ: "UTC" } });
+  const killOnExit = () => child.kill("SIGKILL");
+  globalThis.addEventListener("unload", killOnExit);
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  child.stdin!.end(serializeConfig(config));
+
+  const ports = await Promise.race([
+    listeningPorts(child, config.sockets.map((socket) => socket.name)),
+    exited.then((code) => {
+      throw new Error(`workerd exited (${code}) before listening; its errors are above`);
+    }),
+  ]).catch(async (error) => {
+    globalThis.removeEventListener("unload", killOnExit);
+    await Deno.remove(scratch, { recursive: true }).catch(() => {});
+    throw error;
+  });
+
+  const urlHost = host.includes(":") ? `[${host}]` : host;
+  const inspectionUrl = ports.has("inspection") ? `http://127.0.0.1:${ports.get("inspection")}` : undefined;
+  const inspector = () => {
+    if (!inspectionUrl) throw new Error("start the edge with inspection: true to reach its state");
+    return inspectionUrl;
+  };
   return {
-    url: `http://${host}:${front.addr.port}`,
-    miniflare,
+    url: `http://${urlHost}:${ports.get("http")}`,
+    pid: child.pid!,
+    durableObject: (binding, name) => {
+      const object = `${inspector()}/objects/${binding}/${encodeURIComponent(name)}`;
+      return { fetch: (url, init) => fetch(`${object}?url=${encodeURIComponent(url)}`, init) };
+    },
+    cache: {
+      match: async (key) => {
+        const response = await fetch(`${inspector()}/cache?key=${encodeURIComponent(key)}`);
+        if (response.headers.get("x-inspection") !== "miss") return response;
+        await response.body?.cancel();
+        return undefined;
+      },
+      delete: async (key) => {
+        const response = await fetch(`${inspector()}/cache?key=${encodeURIComponent(key)}`, {
+          method: "DELETE",
+        });
+        return (await response.json() as { deleted: boolean }).deleted;
+      },
+    },
     close: async () => {
-      await front.shutdown();
-      await miniflare.dispose();
+      globalThis.removeEventListener("unload", killOnExit);
+      if (child.exitCode === null) child.kill("SIGTERM");
+      await exited;
+      await Deno.remove(scratch, { recursive: true }).catch(() => {});
     },
   };
 }
 
-const forbiddenMethods = new Set(["CONNECT", "TRACE", "TRACK"]);
-
-/**
- * What Cloudflare does in front of the deployed Worker, for workerd on this machine: the Worker takes
- * the client's address from CF-Connecting-IP, and Cloudflare overwrites that header with the address
- * of the connection. Miniflare sets it from the connection only when the client has not sent one (and
- * it obeys its own `MF-*` control headers from anyone), so a client could choose its rate-limit bucket.
- * This front, on the edge's public address, forwards every request to workerd with CF-Connecting-IP
- * set to the connection's address and Miniflare's headers removed.
- *
- * It refuses a body over MAX_BODY_BYTES itself, as the Worker would: workerd closes the connection
- * on an answer given before a large body is read, and fetch here may then fail while still sending it.
- */
-function serveFront(
-  workerd: string,
-  maxBodyBytes: number,
-  hostname: string,
-  port: number,
-): Deno.HttpServer<Deno.NetAddr> {
-  const problem = (init: ProblemInit, path: string) =>
-    new Response(JSON.stringify(problemBody(init, path)), {
-      status: init.status,
-      headers: { "content-type": problemContentType, "cache-control": "no-store" },
+/** The ports workerd reports on its control pipe, once every socket listens. */
+function listeningPorts(child: ChildProcess, sockets: string[]): Promise<Map<string, number>> {
+  return new Promise((resolve) => {
+    const ports = new Map<string, number>();
+    const lines = createInterface(child.stdio[3] as NodeJS.ReadableStream);
+    lines.on("line", (line) => {
+      const message = JSON.parse(line) as { event?: string; socket?: string; port?: number };
+      if (message.event !== "listen" || !message.socket || message.port === undefined) return;
+      ports.set(message.socket, message.port);
+      if (sockets.every((socket) => ports.has(socket))) resolve(ports);
     });
-  return Deno.serve({ hostname, port, onListen: () => {} }, async (request, info) => {
-    const url = new URL(request.url);
-    if (Number(request.headers.get("content-length") ?? 0) > maxBodyBytes) {
-      return problem(bodyTooLarge(maxBodyBytes), url.pathname);
-    }
-    // fetch cannot send these (they are forbidden methods), and no resource of the shop allows them.
-    if (forbiddenMethods.has(request.method.toUpperCase())) {
-      const allowed = documentedMethods(url.pathname);
-      if (!allowed) return problem({ status: 404, detail: `no resource at ${url.pathname}` }, url.pathname);
-      const response = problem(
-        { status: 405, detail: `${request.method} is not allowed here; use ${allowed.join(", ")}` },
-        url.pathname,
-      );
-      response.headers.set("allow", allowed.join(", "));
-      return response;
-    }
-    const headers = new Headers(request.headers);
-    for (const name of [...headers.keys()]) {
-      if (name.startsWith("mf-")) headers.delete(name);
-    }
-    headers.set("cf-connecting-ip", info.remoteAddr.hostname);
-    // Miniflare gives the Worker this URL instead of its own loopback one: the Worker sees the address
-    // the client called (its host goes upstream as X-Forwarded-Host).
-    headers.set("mf-original-url", request.url);
-    // Expect concerns this hop, and Deno.serve has answered it (100 Continue when the body is read).
-    headers.delete("expect");
-    try {
-      return await fetch(`${workerd}${url.pathname}${url.search}`, {
-        method: request.method,
-        headers,
-        body: request.body,
-        redirect: "manual",
-      });
-    } catch (error) {
-      console.error(JSON.stringify({
-        message: "workerd did not answer the edge's front",
-        error: String(error),
-        cause: String((error as Error).cause ?? ""),
-        method: request.method,
-        path: url.pathname,
-      }));
-      return problem(
-        { status: 502, detail: "the edge's runtime is not answering; try again shortly" },
-        url.pathname,
-      );
-    }
   });
 }
 
-const shutdownSignals = ["SIGINT", "SIGTERM"] as const;
+const miniflareWorkers = join(dirname(createRequire(import.meta.url).resolve("miniflare")), "workers");
+const miniflareModule = (path: string) => Deno.readTextFileSync(join(miniflareWorkers, path));
 
-function currentSignalListeners(): Set<unknown> {
-  return new Set(shutdownSignals.flatMap((signal) => process.listeners(signal)));
-}
+/** Miniflare's cache service runs on the compatibility date and flags Miniflare gives it. */
+const cacheServiceWorker = {
+  compatibilityDate: "2023-07-24",
+  compatibilityFlags: ["nodejs_compat", "experimental"],
+};
 
-/**
- * Miniflare ends the process on SIGINT and SIGTERM. Its callers shut down gracefully instead (finish
- * requests, close pools, then dispose Miniflare), so the signal listeners it added are taken away; its
- * exit hook, which stops workerd however else the process ends, stays.
- */
-function leaveSignalsToTheCaller(before: Set<unknown>): void {
-  for (const signal of shutdownSignals) {
-    for (const listener of process.listeners(signal)) {
-      if (!before.has(listener)) process.removeListener(signal, listener as () => void);
+/** Answers the tests' questions about the edge's state; on a loopback socket of its own, never public. */
+const inspectionWorker = `
+export default {
+  async fetch(request, env) {
+    const url = new URL(request.url);
+    const [, kind, binding, name] = url.pathname.split("/");
+    if (kind === "objects") {
+      const namespace = env[binding];
+      const target = url.searchParams.get("url");
+      return namespace.get(namespace.idFromName(decodeURIComponent(name))).fetch(target, request);
     }
-  }
+    if (kind === "cache" && request.method === "DELETE") {
+      return Response.json({ deleted: await caches.default.delete(url.searchParams.get("key")) });
+    }
+    if (kind === "cache") {
+      const cached = await caches.default.match(url.searchParams.get("key"));
+      return cached ?? new Response(null, { status: 404, headers: { "x-inspection": "miss" } });
+    }
+    return new Response(null, { status: 404 });
+  },
+};
+`;
+
+function workerdConfig(input: {
+  worker: string;
+  variables: Record<string, string>;
+  stateDir: string;
+  cacheDir: string;
+  address: string;
+  inspection: boolean;
+}) {
+  const objectBindings = Object.entries(durableObjectClasses).map(([name, className]) => ({
+    name,
+    durableObjectNamespace: { className, serviceName: "edge" },
+  }));
+  const services = [
+    {
+      name: "edge",
+      worker: {
+        modules: [{ name: "worker.js", esModule: input.worker }],
+        compatibilityDate,
+        bindings: [
+          ...Object.entries(input.variables).map(([name, text]) => ({ name, text })),
+          ...objectBindings,
+        ],
+        // SQLite-backed, as wrangler.jsonc's migration declares them on Cloudflare.
+        durableObjectNamespaces: Object.values(durableObjectClasses).map((className) => ({
+          className,
+          uniqueKey: `multishop-edge-${className}`,
+          enableSql: true,
+        })),
+        durableObjectStorage: { localDisk: "edge-objects" },
+        globalOutbound: { name: "internet" },
+        cacheApiOutbound: { name: "cache" },
+      },
+    },
+    { name: "edge-objects", disk: { path: input.stateDir, writable: true } },
+    // The upstreams are usually on this machine (loopback, "local") or a private network.
+    { name: "internet", network: { allow: ["public", "private", "local"] } },
+    {
+      name: "cache",
+      worker: {
+        ...cacheServiceWorker,
+        modules: [{
+          name: "cache-entry.worker.js",
+          esModule: miniflareModule("cache/cache-entry.worker.js"),
+        }],
+        bindings: [
+          {
+            name: "MINIFLARE_OBJECT",
+            durableObjectNamespace: { serviceName: "cache-objects", className: "CacheObject" },
+          },
+          { name: "MINIFLARE_CACHE_WARN_USAGE", json: "false" },
+        ],
+      },
+    },
+    { name: "cache-storage", disk: { path: input.cacheDir, writable: true } },
+    {
+      name: "cache-objects",
+      worker: {
+        ...cacheServiceWorker,
+        modules: [{ name: "cache.worker.js", esModule: miniflareModule("cache/cache.worker.js") }],
+        durableObjectNamespaces: [{ className: "CacheObject", uniqueKey: "miniflare-CacheObject" }],
+        durableObjectStorage: { localDisk: "cache-storage" },
+        bindings: [{ name: "MINIFLARE_BLOBS", service: { name: "cache-storage" } }],
+      },
+    },
+    ...(input.inspection
+      ? [{
+        name: "inspection",
+        worker: {
+          modules: [{ name: "inspection.js", esModule: inspectionWorker }],
+          compatibilityDate,
+          bindings: objectBindings,
+          cacheApiOutbound: { name: "cache" },
+        },
+      }]
+      : []),
+  ];
+  return {
+    services,
+    sockets: [
+      { name: "http", address: input.address, http: {}, service: { name: "edge" } },
+      ...(input.inspection
+        ? [{ name: "inspection", address: "127.0.0.1:0", http: {}, service: { name: "inspection" } }]
+        : []),
+    ],
+    extensions: [{
+      modules: [
+        { name: "miniflare:shared", esModule: miniflareModule("shared/index.worker.js") },
+        { name: "miniflare:zod", esModule: miniflareModule("shared/zod.worker.js") },
+      ],
+    }],
+  };
 }

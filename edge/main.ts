@@ -1,6 +1,6 @@
 /**
- * The edge as a process of its own, for containers: the Worker in self-hosted workerd (through
- * Miniflare), configured from the environment, its Durable Object state kept in DATA_DIR.
+ * The edge as a process of its own, for containers: the Worker in self-hosted workerd (edge/local.ts),
+ * configured from the environment, its Durable Object state kept in DATA_DIR.
  */
 import { z } from "zod";
 import { loadConfig, port, runMain } from "@multishop/kit/config";

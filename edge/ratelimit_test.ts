@@ -1,8 +1,8 @@
 /**
  * Rate limiting in workerd: the token buckets behind every route, their headers and their keys, the
  * leases that decide the general policies inside the isolate, and the alarms that delete refilled
- * buckets. A client is its connection's address (local.ts's front sets CF-Connecting-IP from it,
- * whatever the client sent), so the tests act as several clients by connecting from several loopback
+ * buckets. A client is its connection's address (workerd gives it to the Worker; no header a
+ * client sends counts), so the tests act as several clients by connecting from several loopback
  * addresses.
  */
 import assert from "node:assert/strict";
@@ -41,14 +41,9 @@ const smallLimits = {
 
 const problemType = "urn:multishop:problem:rate-limited";
 
-/** What a shard object holds, asked through Miniflare. */
+/** What a shard object holds, asked through the edge's inspection socket. */
 async function inspectShard(edge: LocalEdge, shard: string): Promise<ShardInspection> {
-  // Miniflare's types for its proxy clash with Deno's, and its fetch takes a URL (not Deno's Request).
-  const namespace = await edge.miniflare.getDurableObjectNamespace("RATE_LIMITER") as unknown as {
-    idFromName(name: string): unknown;
-    get(id: unknown): { fetch(url: string): Promise<Response> };
-  };
-  const response = await namespace.get(namespace.idFromName(shard)).fetch("https://rate-limiter/inspect");
+  const response = await edge.durableObject("RATE_LIMITER", shard).fetch("https://rate-limiter/inspect");
   assert.equal(response.status, 200);
   return await response.json() as ShardInspection;
 }

@@ -329,7 +329,7 @@ Deno.test("edge routing, headers and access in workerd", async (t) => {
     );
 
     await t.step(
-      "TRACE, which fetch cannot forward, answers 405 with Allow from the edge itself",
+      "TRACE answers 405 with Allow from the edge itself",
       async () => {
         const { hostname, port } = new URL(fixture.edge.url);
         const connection = await Deno.connect({ hostname, port: Number(port) });
@@ -338,7 +338,9 @@ Deno.test("edge routing, headers and access in workerd", async (t) => {
             `TRACE /v1/products HTTP/1.1\r\nHost: ${hostname}\r\nConnection: close\r\n\r\n`,
           ),
         );
-        const answer = new TextDecoder().decode(await new Response(connection.readable).arrayBuffer());
+        // workerd keeps the connection a few seconds after a "Connection: close" answer, so the answer
+        // is read by its Content-Length, as clients do.
+        const answer = await readOneAnswer(connection);
         assert.match(answer, /^HTTP\/1\.1 405 /);
         assert.match(answer, /\r\nallow: GET, HEAD, POST, OPTIONS\r\n/i);
         assert.match(answer, /application\/problem\+json/);
@@ -391,28 +393,24 @@ Deno.test("edge routing, headers and access in workerd", async (t) => {
       const file = await Deno.makeTempFile({ suffix: ".png" });
       await Deno.writeFile(file, new Uint8Array(2 * 1024 * 1024).fill(7));
       const admin = await tokens.admin();
-      // Through the edge's public address, and straight to workerd: the Worker itself must not pass
-      // Expect on, whatever stands in front of it.
-      const workerd = (await edge.miniflare.ready).href.replace(/\/$/, "");
+      // The edge's address is workerd's own socket: the Worker itself must not pass Expect on.
       try {
-        for (const base of [edge.url, workerd]) {
-          const before = fixture.images.seen.length;
-          const curl = await new Deno.Command("curl", {
-            args: [
-              ...["--silent", "--show-error", "--output", "/dev/null", "--write-out", "%{http_code}"],
-              ...["--header", `authorization: Bearer ${admin}`, "--header", "expect: 100-continue"],
-              ...["--form", `file=@${file}`, `${base}/v1/images`],
-            ],
-            stdout: "piped",
-            stderr: "piped",
-          }).output();
-          assert.equal(new TextDecoder().decode(curl.stdout), "200", new TextDecoder().decode(curl.stderr));
-          const seen = fixture.images.seen.slice(before);
-          assert.equal(seen.length, 1);
-          assert.equal(seen[0].method, "POST");
-          assert.equal(seen[0].headers.get("expect"), null);
-          assert.ok(seen[0].body.length > 2 * 1024 * 1024, "the whole body arrived");
-        }
+        const before = fixture.images.seen.length;
+        const curl = await new Deno.Command("curl", {
+          args: [
+            ...["--silent", "--show-error", "--output", "/dev/null", "--write-out", "%{http_code}"],
+            ...["--header", `authorization: Bearer ${admin}`, "--header", "expect: 100-continue"],
+            ...["--form", `file=@${file}`, `${edge.url}/v1/images`],
+          ],
+          stdout: "piped",
+          stderr: "piped",
+        }).output();
+        assert.equal(new TextDecoder().decode(curl.stdout), "200", new TextDecoder().decode(curl.stderr));
+        const seen = fixture.images.seen.slice(before);
+        assert.equal(seen.length, 1);
+        assert.equal(seen[0].method, "POST");
+        assert.equal(seen[0].headers.get("expect"), null);
+        assert.ok(seen[0].body.length > 2 * 1024 * 1024, "the whole body arrived");
       } finally {
         await Deno.remove(file);
       }
@@ -421,3 +419,21 @@ Deno.test("edge routing, headers and access in workerd", async (t) => {
     await fixture.close();
   }
 });
+
+/** Reads one HTTP/1.1 answer, its head and as many body bytes as its Content-Length says, then closes. */
+async function readOneAnswer(connection: Deno.Conn): Promise<string> {
+  const reader = connection.readable.getReader();
+  let text = "";
+  try {
+    for (;;) {
+      const headEnd = text.indexOf("\r\n\r\n");
+      const length = /\r\ncontent-length: (\d+)\r\n/i.exec(text)?.[1];
+      if (headEnd >= 0 && length !== undefined && text.length >= headEnd + 4 + Number(length)) return text;
+      const { done, value } = await reader.read();
+      if (done) return text;
+      text += new TextDecoder().decode(value);
+    }
+  } finally {
+    await reader.cancel();
+  }
+}

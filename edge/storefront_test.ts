@@ -373,9 +373,8 @@ Deno.test("storefront aggregates from the edge cache in workerd", async (t) => {
         await page.body?.cancel();
       }
       assert.equal(catalog.seen.length - before, 2 * homePaths.length, "every part, every time");
-      const caches = await edge.miniflare.getCaches() as unknown as { default: Cache };
       for (const path of ["/v1/storefront/home", ...homePaths]) {
-        assert.equal(await caches.default.match(cacheKey(`${edge.url}${path}`, generation)), undefined, path);
+        assert.equal(await edge.cache.match(cacheKey(`${edge.url}${path}`, generation)), undefined, path);
       }
       const anonymous = await call("/v1/storefront/home");
       assert.equal(anonymous.headers.get("x-cache-status"), "MISS", "nor was anything kept in memory");

@@ -120,7 +120,7 @@ export async function startEdgeFixture(variables: Record<string, string> = {}): 
     TOKEN_AUDIENCE: tokens.audience,
     CORS_ORIGINS: "https://shop.example",
     ...variables,
-  });
+  }, { inspection: true });
   return {
     edge,
     identity,

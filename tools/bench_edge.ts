@@ -10,13 +10,13 @@
  * - a signed-in GET through the edge: each virtual user its own user's token, verified by the edge, counted
  *   under the per-user policy, the cache bypassed (an answer to a token is personal);
  * - nginx with proxy_cache, and nginx as a plain proxy, in front of the same catalog.
- * The goals (ratios within this one run) are printed with their marks. Then the edge's memory, its front's
- * Deno process and workerd, is read before and after 100,000 distinct client addresses (named in a header
+ * The goals (ratios within this one run) are printed with their marks. Then the edge's memory, workerd and
+ * the Deno process that runs it, is read before and after 100,000 distinct client addresses (named in a header
  * the edge trusts for that run) and again after an idle pause.
  *
  * The catalog runs in this process on the in-process store with the demo catalog; the edge runs in a
- * process of its own (tools/bench/edge_process.ts: the Worker bundle in workerd behind edge/local.ts's
- * front); the load comes from k6 (load-tests/), or from a Deno fetch loop where k6 cannot be built (then
+ * process of its own (tools/bench/edge_process.ts: the Worker bundle in workerd, clients on workerd's own
+ * socket); the load comes from k6 (load-tests/), or from a Deno fetch loop where k6 cannot be built (then
  * every request comes from 127.0.0.1 and the memory part is skipped). Everything listens on loopback and
  * is stopped at the end, also on failure or Ctrl+C. The table is printed and the numbers are written to
  * .infra/bench-edge.json.
@@ -31,6 +31,7 @@ import { exportJWK, generateKeyPair, SignJWT } from "jose";
 import { createLogger } from "@multishop/kit/log";
 import { createInProcessBus } from "@multishop/kit/messaging";
 import { serveApp } from "@multishop/kit/serve";
+import workerd from "workerd";
 import { compatibilityDate } from "../edge/local.ts";
 import { loadCatalogConfig } from "../services/catalog/config.ts";
 import { startCatalog } from "../services/catalog/main.ts";
@@ -82,7 +83,7 @@ interface Goal {
 }
 
 interface MemorySample {
-  frontBytes?: number;
+  hostBytes?: number;
   workerdBytes?: number;
 }
 
@@ -186,7 +187,7 @@ async function startBenchCatalog(
 
 interface BenchEdge {
   url: string;
-  /** The edge's Deno process: edge/local.ts's front (and Miniflare's own code). */
+  /** The edge's Deno process: edge/local.ts, which starts and stops workerd. */
   pid: number;
   /** Its workerd child, where the Worker runs. */
   workerdPid?: number;
@@ -425,18 +426,18 @@ function judgeGoals(runs: Run[]): Goal[] {
 /** Reads the edge's two processes' resident memory. */
 async function sampleMemory(edge: BenchEdge): Promise<MemorySample> {
   return {
-    frontBytes: await residentBytes(edge.pid),
+    hostBytes: await residentBytes(edge.pid),
     workerdBytes: edge.workerdPid === undefined ? undefined : await residentBytes(edge.workerdPid),
   };
 }
 
 function larger(a: MemorySample, b: MemorySample): MemorySample {
   const max = (x?: number, y?: number) => x === undefined ? y : y === undefined ? x : Math.max(x, y);
-  return { frontBytes: max(a.frontBytes, b.frontBytes), workerdBytes: max(a.workerdBytes, b.workerdBytes) };
+  return { hostBytes: max(a.hostBytes, b.hostBytes), workerdBytes: max(a.workerdBytes, b.workerdBytes) };
 }
 
 function describeMemory(sample: MemorySample): string {
-  return `workerd ${megabytes(sample.workerdBytes)}, front ${megabytes(sample.frontBytes)}`;
+  return `workerd ${megabytes(sample.workerdBytes)}, host ${megabytes(sample.hostBytes)}`;
 }
 
 /**
@@ -550,8 +551,8 @@ function printReport(report: ReturnType<typeof buildReport>) {
       `(${report.tools.nginxWorkers} worker${report.tools.nginxWorkers === 1 ? "" : "s"})`,
   );
   log(
-    "edge = the Worker bundle in workerd on this machine via Miniflare, behind edge/local.ts's front, whose " +
-      "Cache API is its local implementation (not Cloudflare's)",
+    "edge = the Worker bundle in workerd on this machine (edge/local.ts: clients on workerd's own socket), " +
+      "whose Cache API is Miniflare's local service (not Cloudflare's)",
   );
   log("");
   const [alone, busy] = concurrencies;
@@ -600,7 +601,7 @@ function printReport(report: ReturnType<typeof buildReport>) {
       ["process", "before", "peak", "right after", `after ${memory.idleSeconds} s idle`],
       [
         ["workerd", "workerdBytes"] as const,
-        ["front (Deno, edge/local.ts)", "frontBytes"] as const,
+        ["host (Deno, edge/local.ts)", "hostBytes"] as const,
       ].map(([name, field]) => [
         name,
         megabytes(memory.before[field]),
@@ -703,7 +704,7 @@ function buildReport(
     tools: {
       loadGenerator: load.name,
       deno: Deno.version.deno,
-      edge: `workerd via Miniflare (compatibility date ${compatibilityDate}), own process`,
+      edge: `workerd ${workerd.version}, own socket (compatibility date ${compatibilityDate}), own process`,
       nginx: nginx.version,
       nginxWorkers: nginx.workers,
     },
@@ -833,8 +834,8 @@ if (import.meta.main) {
   const onSignal = () => stop.abort(new Error("interrupted"));
   const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
   for (const signal of signals) Deno.addSignalListener(signal, onSignal);
-  // Miniflare exits the process on SIGINT itself (after stopping workerd), before the cleanup below can
-  // run; on the way out, stop the children that would outlive us: k6 (through the abort) and nginx.
+  // On the way out however it comes, stop the children that would outlive us: k6 (through the abort)
+  // and nginx.
   globalThis.addEventListener("unload", () => {
     stop.abort(new Error("exiting"));
     cleanup.killAll();

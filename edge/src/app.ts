@@ -53,21 +53,33 @@ function headerBytes(headers: Headers): number {
 /**
  * The client's address, for its rate-limit buckets and for the upstreams, from a source the deployment
  * trusts, never from a header any client can send: the header named by TRUSTED_CLIENT_IP_HEADER, which
- * the operator's proxy in front overwrites, else CF-Connecting-IP, the connection's address, which
- * Cloudflare sets (and local.ts's front, self-hosted) whatever the client sent.
+ * the operator's proxy in front overwrites; else the connection's address, which self-hosted workerd
+ * gives in `request.cf.clientIp` (edge/local.ts) and Cloudflare in CF-Connecting-IP, set whatever the
+ * client sent (Cloudflare's `request.cf` has no clientIp).
  */
 export function clientIp(request: Request, config: EdgeConfig): string {
   const trusted = config.TRUSTED_CLIENT_IP_HEADER && request.headers.get(config.TRUSTED_CLIENT_IP_HEADER);
   // A proxy that appends to a list (X-Forwarded-For) rather than overwriting adds the address it saw
   // last; entries before it are the client's own claims. Without the header, the request did not come
   // through that proxy, and the connection is the client's.
-  const address = trusted ? trusted.split(",").at(-1)!.trim() : request.headers.get("cf-connecting-ip");
+  if (trusted) return trusted.split(",").at(-1)!.trim();
+  const connection = (request as { cf?: { clientIp?: unknown } }).cf?.clientIp;
+  if (typeof connection === "string" && connection) return withoutPort(connection);
+  const address = request.headers.get("cf-connecting-ip");
   if (!address) {
     throw new Error(
-      "the client's address is unknown: run the Worker on Cloudflare or through edge/local.ts, which set CF-Connecting-IP",
+      "the client's address is unknown: run the Worker on Cloudflare or through edge/local.ts, which give it",
     );
   }
   return address;
+}
+
+/** workerd writes the peer as host:port, an IPv6 host in brackets. */
+function withoutPort(peer: string): string {
+  const bracketed = /^\[(.+)\]:\d+$/.exec(peer);
+  if (bracketed) return bracketed[1];
+  const colon = peer.lastIndexOf(":");
+  return colon > 0 && peer.indexOf(":") === colon ? peer.slice(0, colon) : peer;
 }
 
 export function createEdgeApp() {

@@ -85,8 +85,8 @@ export const edgeVariables = z.object({
   UPSTREAM_TIMEOUT_CAP_MS: z.coerce.number().int().positive().optional(),
   /**
    * Self-hosted behind a proxy of the operator's: the request header that proxy overwrites with the
-   * client's address (e.g. X-Real-IP). Left out, the client is the connection's address
-   * (CF-Connecting-IP, which Cloudflare, or local.ts's front, sets). Never name a header the proxy
+   * client's address (e.g. X-Real-IP). Left out, the client is the connection's address (which
+   * workerd gives in request.cf, and Cloudflare in CF-Connecting-IP). Never name a header the proxy
    * passes through from clients.
    */
   TRUSTED_CLIENT_IP_HEADER: z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, "must be a header name")

@@ -1,7 +1,7 @@
 /** Forwarding a request to an upstream and its answer back: headers in, headers out, bodies streamed. */
 import { ProblemError, type ProblemInit } from "@multishop/kit/problem";
 
-/** The answer to a request whose Content-Length is over MAX_BODY_BYTES (also local.ts's front's). */
+/** The answer to a request whose Content-Length is over MAX_BODY_BYTES. */
 export function bodyTooLarge(maxBytes: number): ProblemInit {
   return { status: 413, kind: "body-too-large", detail: `the request body is larger than ${maxBytes} bytes` };
 }

@@ -1,7 +1,7 @@
 /**
- * The edge for `deno task bench:edge`, in a process of its own as in `deno task start`: its front does not
- * share an event loop with the catalog under test, and its memory (this process and its workerd child)
- * can be read apart from the bench's.
+ * The edge for `deno task bench:edge`, in a process of its own as in `deno task start`: its workerd child
+ * does not share the bench's process, and its memory (workerd, and this process that started it) can be
+ * read apart from the bench's.
  *
  *   deno run -A tools/bench/edge_process.ts '<Worker variables as JSON>'
  *
