@@ -111,8 +111,11 @@ const coalescedWaitMs = 10_000;
 /** A stored answer, from either layer. */
 interface Stored {
   status: number;
-  /** The upstream's headers, its Cache-Control and Age included. */
-  headers: [string, string][];
+  /**
+   * The upstream's headers, its Cache-Control and Age included; never changed once stored (an answer
+   * copies them, which the runtime does in one step from a Headers).
+   */
+  headers: Headers;
   /** Bytes when small enough for memory (each answer then wraps them anew), else the Cache API's stream. */
   body: Bytes | ReadableStream<Uint8Array>;
   storedAt: number;
@@ -204,12 +207,22 @@ export function edgeTtl(status: number, headers: Headers): number {
  * (so `?a=1&b=2` and `?b=2&a=1` share an entry; repeated names keep their order, which can matter).
  */
 export function cacheKey(url: string, generation: number): string {
-  const { protocol, host, pathname, searchParams } = new URL(url);
-  searchParams.sort();
-  const query = searchParams.toString();
-  const search = query ? `?${query}` : "";
-  return `${keyOrigin}/${generation}/${protocol.replace(":", "")}/${host}${pathname}${search}`;
+  let place = keyPlaces.get(url);
+  if (place === undefined) {
+    const { protocol, host, pathname, searchParams } = new URL(url);
+    searchParams.sort();
+    const query = searchParams.toString();
+    place = `${protocol.replace(":", "")}/${host}${pathname}${query ? `?${query}` : ""}`;
+    // A hot URL is asked for again and again; parsing it once saves a HIT most of its work on the key.
+    if (keyPlaces.size >= maxKeyPlaces) keyPlaces.clear();
+    keyPlaces.set(url, place);
+  }
+  return `${keyOrigin}/${generation}/${place}`;
 }
+
+/** Request URL -> its part of the cache key, for the URLs an isolate has seen lately (bounded). */
+const keyPlaces = new Map<string, string>();
+const maxKeyPlaces = 4_096;
 
 /** The Age of a stored entry now: the age it had when stored plus the whole seconds since. */
 export function currentAge(ageWhenStored: number, storedAt: number, now: number): number {
@@ -346,7 +359,8 @@ function memoryLayer(settings: CacheSettings): ByteBoundedLru<MemoryEntry> {
 
 /** An entry's rough cost in memory: its body, headers and key, and a little for the objects. */
 function memoryCost(key: string, stored: Stored & { body: Bytes }): number {
-  const headerBytes = stored.headers.reduce((sum, [name, value]) => sum + name.length + value.length, 0);
+  let headerBytes = 0;
+  for (const [name, value] of stored.headers) headerBytes += name.length + value.length;
   return stored.body.byteLength + headerBytes + key.length + 256;
 }
 
@@ -379,7 +393,7 @@ async function lookup(key: string, generation: number, settings: CacheSettings):
   if (upstreamCacheControl !== null) headers.set("cache-control", upstreamCacheControl);
   const stored: Stored = {
     status: cached.status,
-    headers: [...headers],
+    headers,
     body: await readUpTo(cached, settings.memoryEntryBytes),
     storedAt: Number.isFinite(storedAt) ? storedAt : Date.now(),
     ageWhenStored: seconds(headers.get("age")),
@@ -527,7 +541,7 @@ async function keep(miss: Miss, response: Response): Promise<Stored> {
   }
   const stored: Stored = {
     status: response.status,
-    headers: [...response.headers],
+    headers: new Headers(response.headers),
     body,
     storedAt: Date.now(),
     ageWhenStored: seconds(response.headers.get("age")),

@@ -171,8 +171,22 @@ function failedOpen(policyName: string, policy: BucketPolicy): RateDecision {
 
 /** draft-ietf-httpapi-ratelimit-headers: the quota and the window in which an empty bucket refills. */
 function policyHeader(policyName: string, policy: BucketPolicy): Record<string, string> {
-  const windowSeconds = Math.ceil(policy.capacity / policy.refillPerSecond);
-  return { "RateLimit-Policy": `${structuredString(policyName)};q=${policy.capacity};w=${windowSeconds}` };
+  return { "RateLimit-Policy": policyHeaderValue(policyName, policy) };
+}
+
+/** A policy's header is the same on every answer; it is written once per policy and isolate. */
+const policyHeaderValues = new WeakMap<BucketPolicy, Map<string, string>>();
+
+function policyHeaderValue(policyName: string, policy: BucketPolicy): string {
+  let byName = policyHeaderValues.get(policy);
+  if (!byName) policyHeaderValues.set(policy, byName = new Map());
+  let value = byName.get(policyName);
+  if (value === undefined) {
+    const windowSeconds = Math.ceil(policy.capacity / policy.refillPerSecond);
+    value = `${structuredString(policyName)};q=${policy.capacity};w=${windowSeconds}`;
+    byName.set(policyName, value);
+  }
+  return value;
 }
 
 /** The headers for a decision, given the tokens the caller has left after it (fractions included). */
@@ -184,7 +198,7 @@ function decision(
 ): RateDecision {
   const headers: Record<string, string> = {
     ...policyHeader(policyName, policy),
-    RateLimit: `${structuredString(policyName)};r=${Math.floor(tokensLeft)};t=${
+    RateLimit: `${policyLabel(policyName)};r=${Math.floor(tokensLeft)};t=${
       Math.ceil((policy.capacity - tokensLeft) / policy.refillPerSecond)
     }`,
   };
@@ -192,6 +206,15 @@ function decision(
     headers["Retry-After"] = String(Math.max(1, Math.ceil((1 - tokensLeft) / policy.refillPerSecond)));
   }
   return { allowed, headers };
+}
+
+/** The policy's name as the RateLimit header writes it, made once per name. */
+const policyLabels = new Map<string, string>();
+
+function policyLabel(policyName: string): string {
+  let label = policyLabels.get(policyName);
+  if (label === undefined) policyLabels.set(policyName, label = structuredString(policyName));
+  return label;
 }
 
 /** An RFC 8941 string item, as the RateLimit headers name their policy. */

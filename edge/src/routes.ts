@@ -154,12 +154,13 @@ export const routes: Route[] = [
 ];
 
 /** Whether `path` is `prefix` or below it; `exact`: only `prefix` itself. A `*` segment matches any one. */
-export function matchesPrefix(path: string, prefix: string, exact = false): boolean {
-  const wanted = prefix.split("/");
-  const given = path.split("/");
+function matchesPrefix(given: string[], wanted: string[], exact = false): boolean {
   if (given.length < wanted.length || (exact && given.length !== wanted.length)) return false;
   return wanted.every((segment, i) => segment === "*" ? given[i] !== "" : segment === given[i]);
 }
+
+/** Every route's prefix, split once: the table is asked on every request. */
+const prefixSegments = new Map(routes.map((route) => [route, route.prefix.split("/")]));
 
 /**
  * The entry for a request, or the methods the path allows when none covers its method. A path with an
@@ -168,9 +169,10 @@ export function matchesPrefix(path: string, prefix: string, exact = false): bool
  */
 export function findRoute(path: string, method: string): { route: Route } | { allowed: string[] } {
   const allowed = new Set<string>();
-  if (path.split("/").slice(1).includes("")) return { allowed: [] };
+  const segments = path.split("/");
+  if (segments.slice(1).includes("")) return { allowed: [] };
   for (const route of routes) {
-    if (!matchesPrefix(path, route.prefix, route.exact)) continue;
+    if (!matchesPrefix(segments, prefixSegments.get(route)!, route.exact)) continue;
     if (!route.methods || route.methods.includes(method)) return { route };
     for (const m of route.methods) allowed.add(m);
   }
