@@ -271,6 +271,10 @@ function workerdConfig(input: {
   ];
   return {
     services,
+    // A young generation of at most 1 MB a semi-space (V8 grows it to 16 MB under load, and workerd never
+    // gives the memory back): the edge's garbage is short-lived and small, so this keeps workerd about
+    // 100 MB smaller after a burst, and a cached HIT is no slower, rather faster (bench:edge).
+    v8Flags: ["--max-semi-space-size=1"],
     sockets: [
       { name: "http", address: input.address, http: {}, service: { name: "edge" } },
       ...(input.inspection
