@@ -6,7 +6,7 @@ import { openApiDocument } from "@multishop/kit/app";
 import type { ServiceAppDeps } from "@multishop/kit/app";
 import { createLogger } from "@multishop/kit/log";
 import { problemContentType, statusTitle } from "@multishop/kit/problem";
-import { findRoute } from "../edge/src/routes.ts";
+import { type Access, findRoute } from "../edge/src/routes.ts";
 import { type HomePart, homeParts, type ProductExtra, productExtras } from "../edge/src/storefront.ts";
 import { catalogDocument, createCatalogApp } from "../services/catalog/app.ts";
 import { basketDocument, createBasketApp } from "../services/basket/app.ts";
@@ -147,6 +147,7 @@ const edgeResponses = {
     { "Retry-After": headerRef("Retry-After") },
   ),
   GatewayTimeout: problem("Gateway Timeout: the service did not answer in time"),
+  Problem: problem("Any other error, as a problem document that names what went wrong"),
 };
 
 const edgeHeaders = {
@@ -278,6 +279,7 @@ function edgeDocument() {
     paths: {
       "/v1/storefront/home": {
         get: {
+          operationId: "getStorefrontHome",
           tags: ["storefront"],
           summary: "The home page in one call",
           description: "Storefront content, top categories, brands and the newest products, fetched from " +
@@ -291,6 +293,7 @@ function edgeDocument() {
       },
       "/v1/storefront/products/{id}": {
         get: {
+          operationId: "getStorefrontProduct",
           tags: ["storefront"],
           summary: "A product page in one call",
           description:
@@ -315,6 +318,7 @@ function edgeDocument() {
       },
       "/v1/edge/cache/purge": {
         post: {
+          operationId: "purgeEdgeCache",
           tags: ["edge"],
           summary: "Empty the edge cache (admin)",
           description:
@@ -332,8 +336,10 @@ function edgeDocument() {
       },
       "/healthz": {
         get: {
+          operationId: "getEdgeHealth",
           tags: ["edge"],
           summary: "The edge is up",
+          description: "Answers while the edge runs; it asks no service, so it says nothing of theirs.",
           responses: {
             200: json(
               { type: "object", properties: { status: { const: "ok" } }, required: ["status"] },
@@ -344,15 +350,19 @@ function edgeDocument() {
       },
       "/openapi.json": {
         get: {
+          operationId: "getOpenApiDocument",
           tags: ["edge"],
           summary: "This document",
+          description: "The OpenAPI document of the public API, from which clients are generated.",
           responses: { 200: json({ type: "object" }, "The OpenAPI 3.1 document of the public API") },
         },
       },
       "/docs": {
         get: {
+          operationId: "getApiReference",
           tags: ["edge"],
           summary: "An interactive reference of this document",
+          description: "A page that renders this document for reading and trying the operations.",
           responses: {
             200: { description: "An HTML page", content: { "text/html": { schema: { type: "string" } } } },
           },
@@ -378,6 +388,106 @@ function edgeDocument() {
   };
 }
 
+/** What each tag groups; generators name a client's classes or modules after the tags. */
+const tagDescriptions: Record<string, string> = {
+  oauth: "Tokens: sign-in (password grant), client credentials, refresh and revocation (RFC 6749, 7009)",
+  accounts: "Registering, the signed-in user's account, and administering users",
+  addresses: "The signed-in customer's delivery addresses",
+  products: "The catalog's products: search, read, and administer",
+  categories: "The category tree",
+  brands: "The brands",
+  content: "Storefront content: sliders, special offers, features and offer discounts",
+  contact: "Contact messages from visitors to the shop",
+  images: "Product images: upload, read and delete",
+  storefront: "Whole storefront pages in one call, built and cached by the edge",
+  basket: "The signed-in customer's basket",
+  coupons: "Discount coupons: check and administer",
+  inventory: "Stock levels of products",
+  payments: "Payments of orders",
+  orders: "Placing orders, following them and cancelling them",
+  carriers: "Carriers that ship orders",
+  shipments: "Shipments of orders and their tracking",
+  reviews: "Product reviews and ratings",
+  moderation: "Reviewing product reviews before they are shown",
+  messages: "Messages between customers and the shop's support",
+  dashboard: "Live figures of the shop for its administrators",
+  admin: "Administration of the shop",
+  internal: "Calls between the shop's services",
+  edge: "The edge itself: health, its cache and this documentation",
+};
+
+/** How a client may call an operation the edge forwards, in words a generated client's docs can carry. */
+function accessNote(access: Access): string | undefined {
+  switch (access.kind) {
+    case "public":
+      return undefined;
+    case "user":
+      return "Needs a signed-in user's access token.";
+    case "role":
+      return `Needs an access token with the \`${access.role}\` role.`;
+    case "scope":
+      return `Needs a client's access token with the \`${access.scope}\` scope.`;
+  }
+}
+
+/**
+ * Every operation says who may call it: `security: []` when anyone may (a document without a top-level
+ * requirement otherwise leaves it unsaid), the Bearer token otherwise, with the role or scope the edge
+ * requires written in its description; and every one names a problem document as its `default` answer.
+ */
+function withCallers(path: string, item: Record<string, unknown>, source: string): Record<string, unknown> {
+  const concrete = path.replaceAll(/\{[^}]+\}/g, "x");
+  return Object.fromEntries(
+    Object.entries(item).map(([method, value]) => {
+      if (!methods.includes(method)) return [method, value];
+      const operation = value as Operation;
+      const match = source === "edge" ? undefined : findRoute(concrete, method.toUpperCase());
+      const access: Access = match && "route" in match ? match.route.access : { kind: "public" };
+      const note = accessNote(access);
+      // A service's own document may call an operation open that the edge guards.
+      const declared = operation.security?.length ? operation.security : undefined;
+      return [method, {
+        ...operation,
+        ...(note ? { description: [operation.description, note].filter(Boolean).join("\n\n") } : {}),
+        security: declared ?? (access.kind === "public" ? [] : [{ bearerAuth: [] }]),
+        responses: {
+          ...operation.responses,
+          default: operation.responses?.default ?? responseRef("Problem"),
+        },
+      }];
+    }),
+  );
+}
+
+interface Operation {
+  description?: string;
+  security?: unknown[];
+  responses?: Record<string, unknown>;
+}
+
+/** The schemas a document reaches from its paths, following references through schemas. */
+function reachableSchemas(paths: unknown, schemas: Record<string, unknown>): Set<string> {
+  const reached = new Set<string>();
+  const visit = (node: unknown): void => {
+    if (Array.isArray(node)) return node.forEach(visit);
+    if (node === null || typeof node !== "object") return;
+    for (const [key, value] of Object.entries(node)) {
+      if (key === "$ref" && typeof value === "string" && value.startsWith("#/components/schemas/")) {
+        const name = value.slice("#/components/schemas/".length);
+        if (!reached.has(name)) {
+          reached.add(name);
+          visit(schemas[name]);
+        }
+      } else {
+        visit(value);
+      }
+    }
+  };
+  visit(paths);
+  visit(edgeResponses);
+  return reached;
+}
+
 /** The public API as one document: every service's paths as the edge serves them, and the edge's own. */
 export function publicDocument(documents: Record<string, Document>): Document {
   const paths: Record<string, unknown> = {};
@@ -394,7 +504,8 @@ export function publicDocument(documents: Record<string, Document>): Document {
       // What the edge does not route (service-to-service calls such as the coupon check) is not public.
       if (source !== "edge" && !routedByTheEdge(path, item as Record<string, unknown>)) continue;
       if (path in paths) throw new Error(`${source} and another service both define ${path}`);
-      paths[path] = source === "edge" ? item : throughTheEdge(path, item as Record<string, unknown>);
+      const forwarded = source === "edge" ? item : throughTheEdge(path, item as Record<string, unknown>);
+      paths[path] = withCallers(path, forwarded as Record<string, unknown>, source);
     }
     for (const [name, schema] of Object.entries(sourceSchemas)) {
       if (name in schemas && JSON.stringify(schemas[name]) !== JSON.stringify(schema)) {
@@ -412,15 +523,35 @@ export function publicDocument(documents: Record<string, Document>): Document {
         "problem documents. Every route the edge forwards is rate limited (429 with `RateLimit` headers), " +
         "and the edge answers 502, 503 or 504 for a service that fails, keeps failing or is slow.",
     },
-    servers: [{ url: "http://127.0.0.1:8787", description: "the edge, started by `deno task start`" }],
+    // Relative: the edge that serves this document, wherever it runs (start, compose, Cloudflare).
+    servers: [{ url: "/", description: "the edge that serves this document" }],
+    tags: usedTags(paths).map((name) => ({ name, description: tagDescriptions[name] })),
     paths: paths as Document["paths"],
     components: {
-      schemas: schemas as Components["schemas"],
+      // A schema only a service's internal operations use is not part of the public API.
+      schemas: Object.fromEntries(
+        [...reachableSchemas(paths, schemas)].sort().map((name) => [name, schemas[name]]),
+      ) as Components["schemas"],
       responses: edgeResponses as Components["responses"],
       headers: edgeHeaders as Components["headers"],
       securitySchemes: { bearerAuth: { type: "http", scheme: "bearer", bearerFormat: "JWT" } },
     },
   };
+}
+
+/** The tags a document's operations use, in the order first used; each must have a description. */
+function usedTags(paths: Record<string, unknown>): string[] {
+  const tags = new Set<string>();
+  for (const item of Object.values(paths)) {
+    for (const [method, operation] of Object.entries(item as Record<string, { tags?: string[] }>)) {
+      if (methods.includes(method)) operation.tags?.forEach((tag) => tags.add(tag));
+    }
+  }
+  const undescribed = [...tags].filter((tag) => !(tag in tagDescriptions));
+  if (undescribed.length > 0) {
+    throw new Error(`describe the tags ${undescribed.join(", ")} in tools/openapi.ts`);
+  }
+  return [...tags];
 }
 
 export function allDocuments(): Record<string, string> {

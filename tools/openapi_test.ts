@@ -33,7 +33,7 @@ Deno.test("the public document holds every public path of the contract so far", 
 
 Deno.test("the public document describes the edge's own paths and the answers the edge adds", () => {
   const document = JSON.parse(allDocuments()["public.json"]);
-  assert.deepEqual(document.servers.map((server: { url: string }) => server.url), ["http://127.0.0.1:8787"]);
+  assert.deepEqual(document.servers.map((server: { url: string }) => server.url), ["/"]);
   assert.deepEqual(document.components.securitySchemes.bearerAuth, {
     type: "http",
     scheme: "bearer",
@@ -125,4 +125,53 @@ Deno.test("the public document holds exactly the service operations the edge for
     undefined,
     "service-to-service calls stay internal",
   );
+});
+
+type Operations = Record<
+  string,
+  Record<string, { operationId?: string; security?: unknown[]; tags?: string[] }>
+>;
+
+Deno.test("every operation has an operationId, unique across the public API, for generated clients", () => {
+  const documents = Object.fromEntries(
+    Object.entries(allDocuments()).map(([name, text]) => [name, JSON.parse(text)]),
+  );
+  for (const [name, document] of Object.entries(documents)) {
+    const seen = new Map<string, string>();
+    for (const [path, item] of Object.entries(document.paths as Operations)) {
+      for (const [method, operation] of Object.entries(item)) {
+        const where = `${name}: ${method.toUpperCase()} ${path}`;
+        assert.match(
+          operation.operationId ?? "",
+          /^[a-z][A-Za-z0-9]+$/,
+          `${where} has a camelCase operationId`,
+        );
+        assert.ok(
+          !seen.has(operation.operationId!),
+          `${where} reuses ${seen.get(operation.operationId!)}'s id`,
+        );
+        seen.set(operation.operationId!, where);
+      }
+    }
+  }
+});
+
+Deno.test("the public document says who may call each operation, and describes its tags", () => {
+  const document = JSON.parse(allDocuments()["public.json"]);
+  const declared = new Set(document.tags.map((tag: { name: string; description: string }) => {
+    assert.ok(tag.description, `tag ${tag.name} has a description`);
+    return tag.name;
+  }));
+  for (const [path, item] of Object.entries(document.paths as Operations)) {
+    for (const [method, operation] of Object.entries(item)) {
+      const route = findRoute(path.replaceAll(/\{[^}]+\}/g, "x"), method.toUpperCase());
+      const guarded = "route" in route && route.route.access.kind !== "public";
+      assert.deepEqual(
+        operation.security,
+        guarded ? [{ bearerAuth: [] }] : operation.security?.length ? operation.security : [],
+        `${method} ${path}`,
+      );
+      for (const tag of operation.tags ?? []) assert.ok(declared.has(tag), `${method} ${path}: tag ${tag}`);
+    }
+  }
 });

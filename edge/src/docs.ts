@@ -31,8 +31,9 @@ const contentSecurityPolicy = [
   // Scalar injects its stylesheet and sets style attributes at run time; styles cannot run code.
   "style-src 'unsafe-inline'",
   "img-src 'self' data:",
-  // The document itself, and the "send request" client calling the servers the document names.
-  `connect-src 'self' ${publicDocument.servers.map((server) => server.url).join(" ")}`,
+  // The document itself, and the "send request" client calling the edge that serves it (the document's
+  // one server, relative).
+  "connect-src 'self'",
   "base-uri 'none'",
   "form-action 'none'",
   "frame-ancestors 'none'",

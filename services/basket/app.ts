@@ -63,8 +63,11 @@ export function createBasketApp(deps: BasketAppDeps): App {
     createRoute({
       method: "get",
       path: "/v1/basket",
+      operationId: "getBasket",
       tags: ["basket"],
       summary: "The caller's basket with its totals",
+      description: "Needs a signed-in user's token. A product no longer on sale stays in the basket, " +
+        "marked unavailable and not charged.",
       ...userOnly,
       responses: {
         200: jsonResponse(basketSchema, "The basket (empty when there is none)"),
@@ -77,6 +80,7 @@ export function createBasketApp(deps: BasketAppDeps): App {
     createRoute({
       method: "put",
       path: "/v1/basket/items/{productId}",
+      operationId: "setBasketItemQuantity",
       tags: ["basket"],
       summary: "Set a product's quantity (0 removes it)",
       description: "Only `quantity` is read; name and price come from the catalog.",
@@ -96,8 +100,10 @@ export function createBasketApp(deps: BasketAppDeps): App {
     createRoute({
       method: "delete",
       path: "/v1/basket/items/{productId}",
+      operationId: "removeBasketItem",
       tags: ["basket"],
       summary: "Remove a product",
+      description: "Needs a signed-in user's token. A product that is not in the basket answers 404.",
       ...userOnly,
       request: { params: productParam },
       responses: { 200: jsonResponse(basketSchema, "The basket"), ...problems(400, 401, 403, 404) },
@@ -108,8 +114,10 @@ export function createBasketApp(deps: BasketAppDeps): App {
     createRoute({
       method: "delete",
       path: "/v1/basket",
+      operationId: "clearBasket",
       tags: ["basket"],
       summary: "Empty the basket",
+      description: "Needs a signed-in user's token. Removes every line and the coupon.",
       ...userOnly,
       responses: { 204: { description: "Emptied" }, ...problems(401, 403) },
     }),
@@ -122,6 +130,7 @@ export function createBasketApp(deps: BasketAppDeps): App {
     createRoute({
       method: "put",
       path: "/v1/basket/coupon",
+      operationId: "applyCoupon",
       tags: ["basket"],
       summary: "Apply a coupon",
       description: "An unknown, inactive, expired or exhausted code answers 422 with its `reason`.",
@@ -138,8 +147,10 @@ export function createBasketApp(deps: BasketAppDeps): App {
     createRoute({
       method: "delete",
       path: "/v1/basket/coupon",
+      operationId: "removeBasketCoupon",
       tags: ["basket"],
       summary: "Remove the coupon",
+      description: "Needs a signed-in user's token. Answers the basket even when it had no coupon.",
       ...userOnly,
       responses: { 200: jsonResponse(basketSchema, "The basket"), ...problems(401, 403) },
     }),

@@ -174,9 +174,11 @@ export function createCargoApp(deps: CargoAppDeps): App {
     createRoute({
       method: "post",
       path: "/v1/carriers",
+      operationId: "createCarrier",
       tags: ["carriers"],
       ...admin,
       summary: "Add a carrier",
+      description: "Names are unique regardless of case: a taken one answers 409.",
       request: { body: jsonBody(carrierInput) },
       responses: {
         201: jsonResponse(carrierSchema, "The new carrier"),
@@ -194,9 +196,11 @@ export function createCargoApp(deps: CargoAppDeps): App {
     createRoute({
       method: "get",
       path: "/v1/carriers",
+      operationId: "listCarriers",
       tags: ["carriers"],
       ...admin,
       summary: "List carriers, oldest first",
+      description: "Pages with `limit` and `cursor`; `total` counts the carriers that match `active`.",
       request: {
         query: z.object({
           ...pagingQuery,
@@ -233,9 +237,11 @@ export function createCargoApp(deps: CargoAppDeps): App {
     createRoute({
       method: "get",
       path: "/v1/carriers/{id}",
+      operationId: "getCarrier",
       tags: ["carriers"],
       ...admin,
       summary: "One carrier",
+      description: "Inactive carriers too: `active` says whether it gets new shipments.",
       request: { params: carrierIdParam },
       responses: { 200: jsonResponse(carrierSchema, "The carrier"), ...problems(400, 401, 403, 404) },
     }),
@@ -246,6 +252,7 @@ export function createCargoApp(deps: CargoAppDeps): App {
     createRoute({
       method: "put",
       path: "/v1/carriers/{id}",
+      operationId: "updateCarrier",
       tags: ["carriers"],
       ...admin,
       summary: "Replace a carrier's fields",
@@ -265,6 +272,7 @@ export function createCargoApp(deps: CargoAppDeps): App {
     createRoute({
       method: "delete",
       path: "/v1/carriers/{id}",
+      operationId: "deleteCarrier",
       tags: ["carriers"],
       ...admin,
       summary: "Delete a carrier that has no shipments",
@@ -282,9 +290,11 @@ export function createCargoApp(deps: CargoAppDeps): App {
     createRoute({
       method: "get",
       path: "/v1/shipments",
+      operationId: "listShipments",
       tags: ["shipments"],
       ...admin,
       summary: "List shipments, newest first",
+      description: "Pages with `limit` and `cursor`; `total` counts the shipments that match `status`.",
       request: { query: z.object({ ...pagingQuery, status: z.enum(shipmentStatuses).optional() }) },
       responses: {
         200: jsonResponse(
@@ -313,6 +323,7 @@ export function createCargoApp(deps: CargoAppDeps): App {
     createRoute({
       method: "get",
       path: "/v1/shipments/by-order/{orderId}",
+      operationId: "getShipmentByOrder",
       tags: ["shipments"],
       security: bearerSecurity,
       middleware: [requireUser],
@@ -336,6 +347,7 @@ export function createCargoApp(deps: CargoAppDeps): App {
     createRoute({
       method: "get",
       path: "/v1/shipments/{trackingCode}",
+      operationId: "trackShipment",
       tags: ["shipments"],
       summary: "Track a shipment (public)",
       description: "Anyone with the code may ask, so the answer names no person: of the receiver's address " +
@@ -353,6 +365,7 @@ export function createCargoApp(deps: CargoAppDeps): App {
     createRoute({
       method: "post",
       path: "/v1/shipments/{trackingCode}/events",
+      operationId: "recordShipmentEvent",
       tags: ["shipments"],
       ...admin,
       summary: "Record a tracking event",

@@ -1,13 +1,19 @@
 /** The catalog's HTTP routes, built from injected dependencies; no I/O happens at import. */
 import { createRoute, z } from "@hono/zod-openapi";
 import { type App, createApp, type ServiceAppDeps } from "@multishop/kit/app";
-import { bearerSecurity, requireRole, requireStatsReader } from "@multishop/kit/auth";
+import { bearerSecurity, requireRole, requireStatsReader, statsReadScope } from "@multishop/kit/auth";
 import { publicCache } from "@multishop/kit/cache";
 import { jsonBody, jsonResponse, problems } from "@multishop/kit/openapi";
 import { createdPosition, decodeCursor, pageOf, pagingQuery } from "@multishop/kit/paging";
 import { ProblemError } from "@multishop/kit/problem";
 import type { Catalog } from "./catalog.ts";
-import { aboutSchema, type ContentItem, contentKinds, contentSchemas } from "./domain/content.ts";
+import {
+  aboutSchema,
+  type ContentItem,
+  type ContentKind,
+  contentKinds,
+  contentSchemas,
+} from "./domain/content.ts";
 import {
   brandInput,
   brandPatch,
@@ -97,6 +103,18 @@ const idParam = z.object({ id: idSchema });
 const adminOnly = { security: bearerSecurity, middleware: [requireRole("admin")] };
 const noContent = { 204: { description: "Done" } };
 
+/**
+ * Each content kind's nouns in its operation ids (listSliders, createSlider...). Written out, not
+ * derived from the path, because clients are generated from these names and must not change with it;
+ * a new kind does not compile until it is named here.
+ */
+const contentNames: Record<ContentKind, { many: string; one: string }> = {
+  sliders: { many: "Sliders", one: "Slider" },
+  "special-offers": { many: "SpecialOffers", one: "SpecialOffer" },
+  features: { many: "Features", one: "Feature" },
+  "offer-discounts": { many: "OfferDiscounts", one: "OfferDiscount" },
+};
+
 export function createCatalogApp(deps: CatalogAppDeps): App {
   const { catalog, store } = deps;
   const app = createApp({
@@ -115,8 +133,11 @@ export function createCatalogApp(deps: CatalogAppDeps): App {
     createRoute({
       method: "get",
       path: "/v1/categories",
+      operationId: "listCategories",
       tags: ["categories"],
       summary: "Categories as a tree, in order",
+      description: "Public: the top-level categories by sortOrder, then name, each with its subcategories " +
+        "(one level deep).",
       middleware: [cached],
       responses: {
         200: jsonResponse(
@@ -138,8 +159,10 @@ export function createCatalogApp(deps: CatalogAppDeps): App {
     createRoute({
       method: "get",
       path: "/v1/categories/{id}",
+      operationId: "getCategory",
       tags: ["categories"],
       summary: "One category",
+      description: "Public: one category by its id, without its subcategories.",
       middleware: [cached],
       request: { params: idParam },
       responses: { 200: jsonResponse(categorySchema, "The category"), ...problems(400, 404) },
@@ -154,8 +177,11 @@ export function createCatalogApp(deps: CatalogAppDeps): App {
     createRoute({
       method: "post",
       path: "/v1/categories",
+      operationId: "createCategory",
       tags: ["categories"],
       summary: "Create a category",
+      description: "Needs the admin role. Without a slug, one is made from the name; a slug in use " +
+        "answers 409, and a parent that is not a top-level category 422.",
       ...adminOnly,
       request: { body: jsonBody(categoryInput) },
       responses: {
@@ -173,8 +199,11 @@ export function createCatalogApp(deps: CatalogAppDeps): App {
     createRoute({
       method: "patch",
       path: "/v1/categories/{id}",
+      operationId: "updateCategory",
       tags: ["categories"],
       summary: "Change a category",
+      description: "Needs the admin role. Only the fields sent change; the category's products show its " +
+        "new name and slug.",
       ...adminOnly,
       request: { params: idParam, body: jsonBody(categoryPatch) },
       responses: {
@@ -188,8 +217,10 @@ export function createCatalogApp(deps: CatalogAppDeps): App {
     createRoute({
       method: "delete",
       path: "/v1/categories/{id}",
+      operationId: "deleteCategory",
       tags: ["categories"],
       summary: "Delete an empty category",
+      description: "Needs the admin role. A category that still has subcategories or products answers 409.",
       ...adminOnly,
       request: { params: idParam },
       responses: { ...noContent, ...problems(400, 401, 403, 404, 409) },
@@ -205,8 +236,10 @@ export function createCatalogApp(deps: CatalogAppDeps): App {
     createRoute({
       method: "get",
       path: "/v1/brands",
+      operationId: "listBrands",
       tags: ["brands"],
       summary: "All brands by name",
+      description: "Public: every brand in one answer, without paging.",
       middleware: [cached],
       responses: { 200: jsonResponse(z.object({ items: z.array(brandSchema) }), "Brands") },
     }),
@@ -216,8 +249,10 @@ export function createCatalogApp(deps: CatalogAppDeps): App {
     createRoute({
       method: "get",
       path: "/v1/brands/{id}",
+      operationId: "getBrand",
       tags: ["brands"],
       summary: "One brand",
+      description: "Public: one brand by its id.",
       middleware: [cached],
       request: { params: idParam },
       responses: { 200: jsonResponse(brandSchema, "The brand"), ...problems(400, 404) },
@@ -232,8 +267,11 @@ export function createCatalogApp(deps: CatalogAppDeps): App {
     createRoute({
       method: "post",
       path: "/v1/brands",
+      operationId: "createBrand",
       tags: ["brands"],
       summary: "Create a brand",
+      description: "Needs the admin role. Without a slug, one is made from the name; a slug in use " +
+        "answers 409.",
       ...adminOnly,
       request: { body: jsonBody(brandInput) },
       responses: { 201: jsonResponse(brandSchema, "The new brand"), ...problems(400, 401, 403, 409, 415) },
@@ -248,8 +286,11 @@ export function createCatalogApp(deps: CatalogAppDeps): App {
     createRoute({
       method: "patch",
       path: "/v1/brands/{id}",
+      operationId: "updateBrand",
       tags: ["brands"],
       summary: "Change a brand",
+      description: "Needs the admin role. Only the fields sent change; the brand's products show its new " +
+        "name and slug.",
       ...adminOnly,
       request: { params: idParam, body: jsonBody(brandPatch) },
       responses: { 200: jsonResponse(brandSchema, "The brand"), ...problems(400, 401, 403, 404, 409, 415) },
@@ -260,8 +301,10 @@ export function createCatalogApp(deps: CatalogAppDeps): App {
     createRoute({
       method: "delete",
       path: "/v1/brands/{id}",
+      operationId: "deleteBrand",
       tags: ["brands"],
       summary: "Delete a brand without products",
+      description: "Needs the admin role. A brand that still has products answers 409.",
       ...adminOnly,
       request: { params: idParam },
       responses: { ...noContent, ...problems(400, 401, 403, 404, 409) },
@@ -277,6 +320,7 @@ export function createCatalogApp(deps: CatalogAppDeps): App {
     createRoute({
       method: "get",
       path: "/v1/products",
+      operationId: "listProducts",
       tags: ["products"],
       summary: "Find products",
       description: "Filters combine; `category` includes its subcategories; `q` ignores case and accents. " +
@@ -344,8 +388,10 @@ export function createCatalogApp(deps: CatalogAppDeps): App {
     createRoute({
       method: "get",
       path: "/v1/products/{id}",
+      operationId: "getProduct",
       tags: ["products"],
       summary: "One product with its category and brand",
+      description: "Public, but only admins find a product that is not active: anyone else gets 404.",
       middleware: [cached],
       request: { params: idParam },
       responses: { 200: jsonResponse(productSchema, "The product"), ...problems(400, 404) },
@@ -362,8 +408,11 @@ export function createCatalogApp(deps: CatalogAppDeps): App {
     createRoute({
       method: "post",
       path: "/v1/products",
+      operationId: "createProduct",
       tags: ["products"],
       summary: "Create a product",
+      description: "Needs the admin role. A product is a draft unless `status` says otherwise; its price " +
+        "must be in the shop's currency, and its category and brand must exist (422).",
       ...adminOnly,
       request: { body: jsonBody(productInput) },
       responses: {
@@ -381,8 +430,11 @@ export function createCatalogApp(deps: CatalogAppDeps): App {
     createRoute({
       method: "patch",
       path: "/v1/products/{id}",
+      operationId: "updateProduct",
       tags: ["products"],
       summary: "Change a product (any subset of its fields)",
+      description: "Needs the admin role. Only the fields sent change; a slug in use, or someone else " +
+        "changing the product at the same time, answers 409.",
       ...adminOnly,
       request: { params: idParam, body: jsonBody(productPatch) },
       responses: {
@@ -396,8 +448,11 @@ export function createCatalogApp(deps: CatalogAppDeps): App {
     createRoute({
       method: "delete",
       path: "/v1/products/{id}",
+      operationId: "deleteProduct",
       tags: ["products"],
       summary: "Delete a product",
+      description: "Needs the admin role. To take a product off sale but keep it on record, set its " +
+        "status to archived instead.",
       ...adminOnly,
       request: { params: idParam },
       responses: { ...noContent, ...problems(400, 401, 403, 404) },
@@ -412,8 +467,11 @@ export function createCatalogApp(deps: CatalogAppDeps): App {
     createRoute({
       method: "get",
       path: "/v1/catalog/stats",
+      operationId: "getCatalogStats",
       tags: ["admin"],
       summary: "Dashboard figures",
+      description: `Needs the admin role, or a client token with the \`${statsReadScope}\` scope ` +
+        "(the dashboard's).",
       security: bearerSecurity,
       middleware: [requireStatsReader()],
       responses: {
@@ -440,8 +498,10 @@ function registerContentRoutes(
     createRoute({
       method: "get",
       path: "/v1/content/about",
+      operationId: "getAboutPage",
       tags: ["content"],
       summary: "The about page",
+      description: "Public; answers 404 until an admin has written the page.",
       middleware: [cached],
       responses: { 200: jsonResponse(aboutSchema, "The about page"), ...problems(404) },
     }),
@@ -455,8 +515,10 @@ function registerContentRoutes(
     createRoute({
       method: "put",
       path: "/v1/content/about",
+      operationId: "updateAboutPage",
       tags: ["content"],
       summary: "Write the about page",
+      description: "Needs the admin role. Replaces the whole page.",
       ...adminOnly,
       request: { body: jsonBody(aboutSchema) },
       responses: { 200: jsonResponse(aboutSchema, "The about page"), ...problems(400, 401, 403, 415) },
@@ -478,14 +540,18 @@ function registerContentRoutes(
   });
   for (const kind of contentKinds) {
     const schema = contentSchemas[kind];
+    const names = contentNames[kind];
     const output = z.object({ id: z.string(), ...timestamps }).passthrough().openapi(`Content.${kind}`);
     const contentParams = z.object({ id: idSchema });
     app.openapi(
       createRoute({
         method: "get",
         path: `/v1/content/${kind}`,
+        operationId: `list${names.many}`,
         tags: ["content"],
         summary: `Active ${kind}, in order (admins may ask for all)`,
+        description: "Public: active items by sortOrder, without paging; `all=true` adds the inactive " +
+          "ones and needs the admin role.",
         middleware: [cached],
         request: { query: z.object({ all: z.enum(["true", "false"]).default("false") }) },
         responses: { 200: jsonResponse(z.object({ items: z.array(output) }), kind), ...problems(400, 403) },
@@ -506,8 +572,10 @@ function registerContentRoutes(
       createRoute({
         method: "post",
         path: `/v1/content/${kind}`,
+        operationId: `create${names.one}`,
         tags: ["content"],
         summary: `Add to ${kind}`,
+        description: "Needs the admin role. `active` defaults to true and `sortOrder` to 0.",
         ...adminOnly,
         request: { body: jsonBody(schema) },
         responses: { 201: jsonResponse(output, "The new item"), ...problems(400, 401, 403, 415) },
@@ -532,8 +600,10 @@ function registerContentRoutes(
       createRoute({
         method: "put",
         path: `/v1/content/${kind}/{id}`,
+        operationId: `update${names.one}`,
         tags: ["content"],
         summary: `Replace one of ${kind}`,
+        description: "Needs the admin role. Replaces every field: an optional one left out is removed.",
         ...adminOnly,
         request: { params: contentParams, body: jsonBody(schema) },
         responses: { 200: jsonResponse(output, "The item"), ...problems(400, 401, 403, 404, 415) },
@@ -551,8 +621,10 @@ function registerContentRoutes(
       createRoute({
         method: "delete",
         path: `/v1/content/${kind}/{id}`,
+        operationId: `delete${names.one}`,
         tags: ["content"],
         summary: `Delete one of ${kind}`,
+        description: "Needs the admin role. To hide an item but keep it, set `active` to false instead.",
         ...adminOnly,
         request: { params: contentParams },
         responses: { ...noContent, ...problems(400, 401, 403, 404) },
@@ -574,8 +646,10 @@ function registerContactRoutes(app: App, deps: CatalogAppDeps) {
     createRoute({
       method: "post",
       path: "/v1/contact",
+      operationId: "sendContactMessage",
       tags: ["contact"],
       summary: "Send the shop a message",
+      description: "Public: anyone may write, signed in or not; admins read the messages.",
       request: { body: jsonBody(contactInput) },
       responses: { 201: jsonResponse(z.object({ id: z.string() }), "Received"), ...problems(400, 413, 415) },
     }),
@@ -589,8 +663,11 @@ function registerContactRoutes(app: App, deps: CatalogAppDeps) {
     createRoute({
       method: "get",
       path: "/v1/contact",
+      operationId: "listContactMessages",
       tags: ["contact"],
       summary: "Messages sent to the shop, newest first",
+      description: "Needs the admin role. Paged with `limit` and `cursor`; `unread=true` leaves out the " +
+        "messages already read.",
       ...adminOnly,
       request: { query: z.object({ ...pagingQuery, unread: z.enum(["true", "false"]).default("false") }) },
       responses: {
@@ -616,8 +693,10 @@ function registerContactRoutes(app: App, deps: CatalogAppDeps) {
     createRoute({
       method: "post",
       path: "/v1/contact/{id}/read",
+      operationId: "markContactMessageRead",
       tags: ["contact"],
       summary: "Mark a message read",
+      description: "Needs the admin role. Marking a message that is already read changes nothing.",
       ...adminOnly,
       request: { params: idParam },
       responses: { ...noContent, ...problems(400, 401, 403, 404) },
@@ -633,8 +712,10 @@ function registerContactRoutes(app: App, deps: CatalogAppDeps) {
     createRoute({
       method: "delete",
       path: "/v1/contact/{id}",
+      operationId: "deleteContactMessage",
       tags: ["contact"],
       summary: "Delete a message",
+      description: "Needs the admin role. The message is gone for good.",
       ...adminOnly,
       request: { params: idParam },
       responses: { ...noContent, ...problems(400, 401, 403, 404) },

@@ -8,6 +8,7 @@ import {
   requireRole,
   requireStatsReader,
   requireUser,
+  statsReadScope,
 } from "@multishop/kit/auth";
 import { publicCache } from "@multishop/kit/cache";
 import { jsonBody, jsonResponse, problems } from "@multishop/kit/openapi";
@@ -163,6 +164,7 @@ export function createCommentApp(deps: CommentAppDeps): App {
     createRoute({
       method: "get",
       path: "/v1/products/{productId}/reviews",
+      operationId: "listProductReviews",
       tags: ["reviews"],
       summary: "A product's approved reviews",
       description: "`newest` first (the default), or `best`: the highest rating first, then the newest.",
@@ -211,6 +213,7 @@ export function createCommentApp(deps: CommentAppDeps): App {
     createRoute({
       method: "post",
       path: "/v1/products/{productId}/reviews",
+      operationId: "createReview",
       tags: ["reviews"],
       ...user,
       summary: "Review a product (one review per customer and product)",
@@ -240,8 +243,11 @@ export function createCommentApp(deps: CommentAppDeps): App {
     createRoute({
       method: "get",
       path: "/v1/products/{productId}/rating",
+      operationId: "getProductRating",
       tags: ["reviews"],
       summary: "A product's rating summary, over its approved reviews",
+      description: "Public. A product without approved reviews, or unknown, answers a `count` of 0 and a " +
+        "null `average`.",
       middleware: [cached],
       request: { params: productParam },
       responses: { 200: jsonResponse(ratingSummarySchema, "The rating summary"), ...problems(400) },
@@ -254,9 +260,12 @@ export function createCommentApp(deps: CommentAppDeps): App {
     createRoute({
       method: "get",
       path: "/v1/reviews/stats",
+      operationId: "getReviewStats",
       ...adminOnly,
       middleware: [requireStatsReader()],
       summary: "How many reviews there are, by status (admin dashboard)",
+      description: `Needs the admin role, or a client token with the \`${statsReadScope}\` scope ` +
+        "(the dashboard service).",
       responses: {
         200: jsonResponse(
           z.object({
@@ -277,9 +286,12 @@ export function createCommentApp(deps: CommentAppDeps): App {
     createRoute({
       method: "get",
       path: "/v1/reviews/mine",
+      operationId: "listMyReviews",
       tags: ["reviews"],
       ...user,
       summary: "The caller's reviews of any status, newest first",
+      description: "Pending and rejected reviews included (with the `rejectionReason`); pages with `limit` " +
+        "and `cursor`.",
       request: { query: z.object(pagingQuery) },
       responses: {
         200: jsonResponse(reviewPage, "A page of the caller's reviews"),
@@ -302,6 +314,7 @@ export function createCommentApp(deps: CommentAppDeps): App {
     createRoute({
       method: "get",
       path: "/v1/reviews",
+      operationId: "listAllReviews",
       ...adminOnly,
       summary: "Reviews for moderation, oldest first",
       description: "`status=pending` is the moderation queue, in the order the reviews arrived.",
@@ -338,9 +351,12 @@ export function createCommentApp(deps: CommentAppDeps): App {
     createRoute({
       method: "get",
       path: "/v1/reviews/{id}",
+      operationId: "getReview",
       tags: ["reviews"],
       ...user,
       summary: "One of the caller's reviews (admins: any review)",
+      description: "Pending and rejected reviews included; another customer's review answers 404, like a " +
+        "missing one.",
       request: { params: idParam },
       responses: { 200: jsonResponse(reviewSchema, "The review"), ...problems(400, 401, 403, 404) },
     }),
@@ -351,6 +367,7 @@ export function createCommentApp(deps: CommentAppDeps): App {
     createRoute({
       method: "post",
       path: "/v1/reviews/{id}/approve",
+      operationId: "approveReview",
       ...adminOnly,
       summary: "Approve a review: it is shown publicly",
       description: "Approving an approved review changes nothing and answers it.",
@@ -365,6 +382,7 @@ export function createCommentApp(deps: CommentAppDeps): App {
     createRoute({
       method: "post",
       path: "/v1/reviews/{id}/reject",
+      operationId: "rejectReview",
       tags: adminOnly.tags,
       security: adminOnly.security,
       middleware: [...adminOnly.middleware, jsonIfAny],
@@ -394,9 +412,12 @@ export function createCommentApp(deps: CommentAppDeps): App {
     createRoute({
       method: "delete",
       path: "/v1/reviews/{id}",
+      operationId: "deleteReview",
       tags: ["reviews"],
       ...user,
       summary: "Delete one of the caller's reviews (admins: any review)",
+      description: "Another customer's review answers 404, like a missing one; the product's rating stops " +
+        "counting it.",
       request: { params: idParam },
       responses: { 204: { description: "Deleted" }, ...problems(400, 401, 403, 404) },
     }),

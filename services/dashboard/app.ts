@@ -72,6 +72,7 @@ export function createDashboardApp(deps: DashboardAppDeps): App {
     createRoute({
       method: "get",
       path: "/v1/admin/dashboard",
+      operationId: "getDashboard",
       ...adminOnly,
       summary: "The shop's figures now",
       description: "Read from their services now; a service that cannot be read is listed in " +
@@ -89,6 +90,7 @@ export function createDashboardApp(deps: DashboardAppDeps): App {
     createRoute({
       method: "get",
       path: "/v1/admin/dashboard/events",
+      operationId: "streamDashboard",
       ...adminOnly,
       summary: "Watch the shop's figures (server-sent events)",
       description: "A `figures` event with the figures (as `GET /v1/admin/dashboard` answers them) now, " +

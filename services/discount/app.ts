@@ -71,8 +71,10 @@ export function createDiscountApp(deps: DiscountAppDeps): App {
     createRoute({
       method: "get",
       path: "/v1/coupons/count",
+      operationId: "getCouponCounts",
       ...adminOnly,
       summary: "How many coupons there are, and how many are switched on (admin dashboard)",
+      description: "Needs the admin role. Expired and used-up coupons count too.",
       responses: {
         200: jsonResponse(
           z.object({
@@ -91,8 +93,10 @@ export function createDiscountApp(deps: DiscountAppDeps): App {
     createRoute({
       method: "post",
       path: "/v1/coupons",
+      operationId: "createCoupon",
       ...adminOnly,
       summary: "Create a coupon",
+      description: "Needs the admin role. Codes are unique regardless of case: a code in use answers 409.",
       request: { body: jsonBody(couponInput) },
       responses: {
         201: jsonResponse(couponSchema, "The new coupon"),
@@ -110,8 +114,11 @@ export function createDiscountApp(deps: DiscountAppDeps): App {
     createRoute({
       method: "get",
       path: "/v1/coupons",
+      operationId: "listCoupons",
       ...adminOnly,
       summary: "List and search coupons, oldest first",
+      description: "Needs the admin role. Paged with `limit` and `cursor`; `total` counts every coupon " +
+        "matching `q` and `active`, on all pages.",
       request: {
         query: z.object({
           ...pagingQuery,
@@ -151,8 +158,10 @@ export function createDiscountApp(deps: DiscountAppDeps): App {
     createRoute({
       method: "get",
       path: "/v1/coupons/{id}",
+      operationId: "getCoupon",
       ...adminOnly,
       summary: "One coupon",
+      description: "Needs the admin role. `used` counts orders in checkout as well as confirmed ones.",
       request: { params: idParam },
       responses: { 200: jsonResponse(couponSchema, "The coupon"), ...problems(400, 401, 403, 404) },
     }),
@@ -163,6 +172,7 @@ export function createDiscountApp(deps: DiscountAppDeps): App {
     createRoute({
       method: "put",
       path: "/v1/coupons/{id}",
+      operationId: "updateCoupon",
       ...adminOnly,
       summary: "Replace a coupon's fields",
       description: "Every field is set from the body: a limit or date left out is removed.",
@@ -180,6 +190,7 @@ export function createDiscountApp(deps: DiscountAppDeps): App {
     createRoute({
       method: "delete",
       path: "/v1/coupons/{id}",
+      operationId: "deleteCoupon",
       ...adminOnly,
       summary: "Delete a coupon that no confirmed order used",
       description: "A coupon used by a confirmed order answers 409: set `active` to false instead.",
@@ -196,6 +207,7 @@ export function createDiscountApp(deps: DiscountAppDeps): App {
     createRoute({
       method: "post",
       path: couponValidationPath,
+      operationId: "validateCoupon",
       tags: ["internal"],
       summary: "Check a coupon against a basket (for the basket service)",
       description: `Needs a client token with the \`${couponValidationScope}\` scope. Every coupon outcome ` +

@@ -12,8 +12,15 @@ import {
   userReadScope,
 } from "@multishop/kit/auth";
 import { createdPosition, decodeCursor, pageOf, pagingQuery } from "@multishop/kit/paging";
-import { jsonBody, jsonResponse, problems } from "@multishop/kit/openapi";
-import { clientAuthSchema, OAuthError, revocationRequestSchema, tokenRequestSchema } from "./domain/oauth.ts";
+import { jsonBody, jsonResponse, problems, problemSchema } from "@multishop/kit/openapi";
+import { problemContentType } from "@multishop/kit/problem";
+import {
+  clientAuthSchema,
+  OAuthError,
+  oauthErrorCodes,
+  revocationRequestSchema,
+  tokenRequestSchema,
+} from "./domain/oauth.ts";
 import { registrationSchema, rolesSchema, type User } from "./domain/users.ts";
 import type { Identity, TokenSettings } from "./identity.ts";
 import type { KeyRing } from "./keys.ts";
@@ -53,10 +60,21 @@ const tokenResponseSchema = z.object({
   scope: z.string().optional(),
 }).openapi("TokenResponse");
 
+/** As `OAuthError` (domain/oauth.ts) sends it: RFC 6749 §5.2's members, the problem document's alongside. */
 const oauthErrorSchema = z.object({
-  error: z.string(),
-  error_description: z.string(),
-}).openapi("OAuthError");
+  error: z.enum(oauthErrorCodes).openapi({
+    description: "RFC 6749 §5.2's code; unsupported_token_type is RFC 7009's, slow_down RFC 8628's",
+  }),
+  error_description: z.string().openapi({ description: "what was wrong, for the developer" }),
+  type: z.string().openapi({ example: "urn:multishop:problem:oauth-invalid-request" }),
+  title: z.string().openapi({ description: "the error code again" }),
+  status: z.number().int(),
+  detail: z.string().optional().openapi({ description: "error_description again" }),
+  instance: z.string().optional(),
+  requestId: z.string().optional(),
+}).openapi("OAuthError", {
+  description: "An RFC 6749 §5.2 error, as application/json, with the RFC 9457 problem members alongside",
+});
 
 const tokenParameters = z.object({
   grant_type: z.enum(["password", "client_credentials", "refresh_token"]),
@@ -75,13 +93,38 @@ const revocationParameters = z.object({
   client_secret: z.string().optional(),
 }).openapi("RevocationRequest");
 
-/** OAuth endpoints take their parameters as a form (RFC 6749) or, for convenience, as JSON. */
-const formOrJson = (schema: z.ZodType) => ({
-  content: {
-    "application/x-www-form-urlencoded": { schema },
-    "application/json": { schema },
-  },
+const formMediaType = "application/x-www-form-urlencoded";
+
+/** OAuth endpoints take their parameters as a form only (RFC 6749 §4, RFC 7009 §2.1). */
+const formBody = (schema: z.ZodType) => ({ required: true, content: { [formMediaType]: { schema } } });
+
+/** An OAuth error answer, as `OAuthError` sends it. */
+const oauthErrorResponse = (description: string, headers?: z.ZodObject) => ({
+  ...jsonResponse(oauthErrorSchema, description),
+  ...(headers ? { headers } : {}),
 });
+
+/** A failed client authentication answers 401 with a challenge (RFC 6749 §5.2). */
+const invalidClientResponse = oauthErrorResponse(
+  "invalid_client: the client is unknown, its secret is wrong or missing, or the Basic credentials " +
+    "cannot be read",
+  z.object({
+    "WWW-Authenticate": z.string().openapi({ description: 'Basic realm="multishop"' }),
+  }),
+);
+
+/**
+ * A body that is not a form answers 415 as an OAuth `invalid_request`; a form declared in a charset
+ * other than UTF-8 meets the kit's 415 problem document first.
+ */
+const unsupportedBodyResponse = {
+  description: "invalid_request: the body is not application/x-www-form-urlencoded (JSON included); or, " +
+    "as a problem document, a form declared in a charset other than UTF-8",
+  content: {
+    "application/json": { schema: oauthErrorSchema },
+    [problemContentType]: { schema: problemSchema },
+  },
+};
 
 export function toUserJson(user: User) {
   return { ...user, createdAt: user.createdAt.toISOString(), updatedAt: user.updatedAt.toISOString() };
@@ -105,8 +148,11 @@ export function createIdentityApp(deps: IdentityAppDeps): App {
     createRoute({
       method: "post",
       path: "/v1/auth/register",
+      operationId: "registerUser",
       tags: ["accounts"],
       summary: "Create a customer account",
+      description:
+        "A new account has the customer role; it signs in with the password grant of `POST /oauth/token`.",
       request: { body: jsonBody(registrationSchema) },
       responses: {
         201: jsonResponse(userSchema, "The new account"),
@@ -126,33 +172,35 @@ export function createIdentityApp(deps: IdentityAppDeps): App {
     createRoute({
       method: "post",
       path: "/oauth/token",
+      operationId: "issueToken",
       tags: ["oauth"],
       summary: "Issue tokens (password, client_credentials and refresh_token grants)",
-      request: { body: formOrJson(tokenParameters) },
+      description: "The RFC 6749 token endpoint: the parameters come as a form (RFC 6749 §4), never as JSON.",
+      request: { body: formBody(tokenParameters) },
       responses: {
         200: jsonResponse(tokenResponseSchema, "Tokens"),
-        400: jsonResponse(
-          oauthErrorSchema,
-          "RFC 6749 error: invalid_request, invalid_grant, invalid_scope, ...",
+        400: oauthErrorResponse(
+          "invalid_request (a parameter is missing, repeated, empty, too long or holds control characters, " +
+            "or grant_type names no grant offered here), invalid_grant (a wrong username or password; a " +
+            "refresh token that is unknown, expired, revoked or replayed), invalid_scope or unauthorized_client " +
+            "(a scope or grant the client may not use)",
         ),
-        401: jsonResponse(oauthErrorSchema, "invalid_client"),
-        429: {
-          ...jsonResponse(
-            oauthErrorSchema,
-            "slow_down: too many failed passwords for this username (password grant). The username is " +
-              "locked, whether an account has it or not, for a window that grows with every further failure; " +
-              "a successful sign-in clears the count.",
-          ),
-          headers: z.object({
+        401: invalidClientResponse,
+        ...problems(413),
+        415: unsupportedBodyResponse,
+        429: oauthErrorResponse(
+          "slow_down: too many failed passwords for this username (password grant). The username is " +
+            "locked, whether an account has it or not, for a window that grows with every further failure; " +
+            "a successful sign-in clears the count.",
+          z.object({
             "Retry-After": z.string().openapi({ description: "seconds until the username may try again" }),
           }),
-        },
-        ...problems(413, 415),
+        ),
       },
     }),
   );
   app.post("/oauth/token", async (c) => {
-    const body = await oauthParameters(c);
+    const body = await formParameters(c);
     const grant = parseOAuth(tokenRequestSchema, body);
     const response = await deps.identity.token(grant, clientCredentials(c, body));
     c.header("cache-control", "no-store");
@@ -164,19 +212,26 @@ export function createIdentityApp(deps: IdentityAppDeps): App {
     createRoute({
       method: "post",
       path: "/oauth/revoke",
+      operationId: "revokeToken",
       tags: ["oauth"],
       summary: "Revoke a refresh token and its family (RFC 7009)",
-      request: { body: formOrJson(revocationParameters) },
+      description:
+        "Ends the sign-in the refresh token belongs to; the parameters come as a form (RFC 7009 §2.1).",
+      request: { body: formBody(revocationParameters) },
       responses: {
         200: { description: "Revoked, or unknown (answered alike)" },
-        400: jsonResponse(oauthErrorSchema, "RFC 6749/7009 error"),
-        401: jsonResponse(oauthErrorSchema, "invalid_client"),
-        ...problems(413, 415),
+        400: oauthErrorResponse(
+          "invalid_request (a parameter is missing, repeated, empty, too long or holds control characters) " +
+            "or unsupported_token_type (an access token: it cannot be revoked and expires on its own)",
+        ),
+        401: invalidClientResponse,
+        ...problems(413),
+        415: unsupportedBodyResponse,
       },
     }),
   );
   app.post("/oauth/revoke", async (c) => {
-    const body = await oauthParameters(c);
+    const body = await formParameters(c);
     const { token } = parseOAuth(revocationRequestSchema, body);
     await deps.identity.revoke(token, clientCredentials(c, body));
     return c.body(null, 200);
@@ -186,8 +241,11 @@ export function createIdentityApp(deps: IdentityAppDeps): App {
     createRoute({
       method: "get",
       path: "/.well-known/jwks.json",
+      operationId: "getJsonWebKeySet",
       tags: ["oauth"],
       summary: "The public keys that verify access tokens",
+      description:
+        "An RFC 7517 key set: each key is published before it signs and until the tokens it signed expire.",
       responses: {
         200: jsonResponse(z.object({ keys: z.array(z.record(z.string(), z.unknown())) }), "JSON Web Key Set"),
       },
@@ -202,8 +260,10 @@ export function createIdentityApp(deps: IdentityAppDeps): App {
     createRoute({
       method: "get",
       path: "/.well-known/openid-configuration",
+      operationId: "getOpenIdConfiguration",
       tags: ["oauth"],
       summary: "Authorization server metadata",
+      description: "The issuer, its endpoints and what they support, for clients to discover (RFC 8414).",
       responses: { 200: jsonResponse(z.record(z.string(), z.unknown()), "Metadata (RFC 8414 fields)") },
     }),
     (c) => {
@@ -240,8 +300,10 @@ export function createIdentityApp(deps: IdentityAppDeps): App {
     createRoute({
       method: "get",
       path: "/v1/users/me",
+      operationId: "getCurrentUser",
       tags: ["accounts"],
       summary: "The signed-in user",
+      description: "The account of the user whose access token is sent; a client's own token gets 403.",
       security: bearerSecurity,
       middleware: [requireUser],
       responses: { 200: jsonResponse(userSchema, "The caller's account"), ...problems(401, 403, 404) },
@@ -253,8 +315,11 @@ export function createIdentityApp(deps: IdentityAppDeps): App {
     createRoute({
       method: "get",
       path: "/v1/users",
+      operationId: "listUsers",
       tags: ["admin"],
       summary: "List and search users",
+      description:
+        "Users oldest first, a page at a time; `q` keeps those whose username, email, name or surname has it.",
       security: bearerSecurity,
       middleware: [requireRole("admin")],
       request: {
@@ -294,8 +359,10 @@ export function createIdentityApp(deps: IdentityAppDeps): App {
     createRoute({
       method: "get",
       path: "/v1/users/count",
+      operationId: "countUsers",
       tags: ["admin"],
       summary: "How many users there are (admin dashboard)",
+      description: "The number of accounts, for admins and for services granted stats:read (the dashboard).",
       security: bearerSecurity,
       middleware: [requireStatsReader()],
       responses: {
@@ -310,9 +377,11 @@ export function createIdentityApp(deps: IdentityAppDeps): App {
     createRoute({
       method: "get",
       path: "/v1/users/{id}",
+      operationId: "getUser",
       tags: ["admin"],
       summary:
         "One user, for admins and for services granted users:read (the message service checks receivers)",
+      description: "The account with this id.",
       security: bearerSecurity,
       middleware: [requireRoleOrScope("admin", userReadScope)],
       request: { params: z.object({ id: z.string().uuid("must be a user id") }) },
@@ -325,8 +394,11 @@ export function createIdentityApp(deps: IdentityAppDeps): App {
     createRoute({
       method: "put",
       path: "/v1/users/{id}/roles",
+      operationId: "updateUserRoles",
       tags: ["admin"],
       summary: "Set a user's roles",
+      description:
+        "Replaces the user's roles with those given; an admin cannot take away their own admin role.",
       security: bearerSecurity,
       middleware: [requireRole("admin")],
       request: {
@@ -352,6 +424,7 @@ export function createIdentityApp(deps: IdentityAppDeps): App {
     createRoute({
       method: "post",
       path: "/v1/signing-keys/rotate",
+      operationId: "rotateSigningKey",
       tags: ["admin"],
       summary: "Add a signing key",
       description: "The new key is published at once and signs from `activatesAt` on; the old key stays " +
@@ -374,41 +447,30 @@ export function createIdentityApp(deps: IdentityAppDeps): App {
 
 const userCursor = z.object({ createdAt: z.string().datetime(), id: z.string().uuid() });
 
-type OAuthParameters = Record<string, unknown>;
+type OAuthParameters = Record<string, string>;
 
-/** The body as parameters, from a form or a JSON object; RFC 6749 §3.2 forbids repeating one. */
-async function oauthParameters(c: Context<AppEnv>): Promise<OAuthParameters> {
-  const type = c.req.header("content-type") ?? "";
+/**
+ * The body's parameters, from a form only (RFC 6749 §4, RFC 7009 §2.1); RFC 6749 §3.2 forbids repeating
+ * one. An empty body without a type reads as an empty form, so that the answer names what is missing.
+ */
+async function formParameters(c: Context<AppEnv>): Promise<OAuthParameters> {
+  const mediaType = (c.req.header("content-type") ?? "").split(";")[0].trim().toLowerCase();
   const text = await c.req.text();
-  if (/^application\/x-www-form-urlencoded/i.test(type)) {
-    const form = new URLSearchParams(text);
-    const parameters: OAuthParameters = {};
-    for (const key of new Set(form.keys())) {
-      const values = form.getAll(key);
-      if (values.length > 1) throw new OAuthError("invalid_request", `${key} is repeated`);
-      parameters[key] = values[0];
-    }
-    return parameters;
+  if (mediaType !== formMediaType && !(mediaType === "" && text === "")) {
+    throw new OAuthError(
+      "invalid_request",
+      `send the parameters as ${formMediaType}${mediaType ? `, not ${mediaType}` : ""}`,
+      { status: 415 },
+    );
   }
-  if (/^application\/json/i.test(type)) {
-    const parsed = safeJsonParse(text);
-    if (parsed && typeof parsed === "object" && !Array.isArray(parsed)) return parsed as OAuthParameters;
-    throw new OAuthError("invalid_request", "the body is not a JSON object");
+  const form = new URLSearchParams(text);
+  const parameters: OAuthParameters = {};
+  for (const key of new Set(form.keys())) {
+    const values = form.getAll(key);
+    if (values.length > 1) throw new OAuthError("invalid_request", `${key} is repeated`);
+    parameters[key] = values[0];
   }
-  if (!type && text === "") throw new OAuthError("invalid_request", "grant_type is required");
-  throw new OAuthError(
-    "invalid_request",
-    "send the parameters as application/x-www-form-urlencoded or JSON",
-    { status: 415 },
-  );
-}
-
-function safeJsonParse(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
+  return parameters;
 }
 
 /** A parameter the grant's schema refuses is an RFC 6749 `invalid_request` naming it. */
@@ -441,6 +503,8 @@ function clientCredentials(c: Context<AppEnv>, body: OAuthParameters) {
     throw new OAuthError("invalid_client", "the Basic credentials cannot be read");
   }
   const parsed = clientAuthSchema.safeParse(body);
-  if (!parsed.success) throw new OAuthError("invalid_request", "client_id and client_secret must be strings");
+  if (!parsed.success) {
+    throw new OAuthError("invalid_request", "client_id or client_secret is empty or too long");
+  }
   return { clientId: parsed.data.client_id, clientSecret: parsed.data.client_secret };
 }

@@ -86,15 +86,25 @@ for (const target of await postgresTargets()) {
         assert.equal(wrong.body.error_description, unknown.body.error_description);
       });
 
-      await t.step("JSON bodies work like form bodies", async () => {
+      await t.step("a JSON body is refused: 415 invalid_request, and no token is issued", async () => {
         const { account } = await register(base);
         const response = await fetch(`${base}/oauth/token`, {
           method: "POST",
           headers: { "content-type": "application/json" },
           body: JSON.stringify({ grant_type: "password", client_id: "storefront", ...account }),
         });
-        assert.equal(response.status, 200);
-        assert.ok((await response.json()).access_token);
+        assert.equal(response.status, 415);
+        assert.equal(response.headers.get("content-type"), "application/json");
+        assert.equal(response.headers.get("cache-control"), "no-store");
+        const body = await response.json();
+        assert.equal(body.error, "invalid_request");
+        assert.equal(
+          body.error_description,
+          "send the parameters as application/x-www-form-urlencoded, not application/json",
+        );
+        assert.equal(body.access_token, undefined);
+        const asForm = await passwordLogin(base, account.username, account.password);
+        assert.equal(asForm.response.status, 200, "the same parameters as a form sign in");
       });
 
       await t.step("client_credentials: visitor is read-only, service clients get their scopes", async () => {
@@ -229,6 +239,25 @@ for (const target of await postgresTargets()) {
         const access = await revoke(tokens.access_token);
         assert.equal(access.status, 400);
         assert.equal((await access.json()).error, "unsupported_token_type");
+      });
+
+      await t.step("revoke refuses a JSON body with 415 invalid_request and revokes nothing", async () => {
+        const { account } = await register(base);
+        const tokens = (await passwordLogin(base, account.username, account.password)).body;
+        const response = await fetch(`${base}/oauth/revoke`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ token: tokens.refresh_token, client_id: "storefront" }),
+        });
+        assert.equal(response.status, 415);
+        assert.equal(response.headers.get("content-type"), "application/json");
+        assert.equal((await response.json()).error, "invalid_request");
+        const refresh = await token(base, {
+          grant_type: "refresh_token",
+          client_id: "storefront",
+          refresh_token: tokens.refresh_token,
+        });
+        assert.equal(refresh.response.status, 200, "the refresh token still works");
       });
 
       await t.step("expired and tampered tokens are refused", async () => {

@@ -86,6 +86,7 @@ export function createImagesApp(deps: ImagesAppDeps): App {
     createRoute({
       method: "post",
       path: "/v1/images",
+      operationId: "uploadImage",
       tags: ["images"],
       summary: "Upload an image",
       description: "PNG, JPEG, WebP or AVIF, at most IMAGE_MAX_BYTES (5 MiB by default). The type is " +
@@ -121,6 +122,7 @@ export function createImagesApp(deps: ImagesAppDeps): App {
     createRoute({
       method: "get",
       path: "/v1/images/{id}",
+      operationId: "getImage",
       tags: ["images"],
       summary: "An image's bytes",
       description: "Public. Cached for a year (an id never changes its bytes); answers 304 to a current " +
@@ -162,8 +164,11 @@ export function createImagesApp(deps: ImagesAppDeps): App {
     createRoute({
       method: "delete",
       path: "/v1/images/{id}",
+      operationId: "deleteImage",
       tags: ["images"],
       summary: "Delete an image",
+      description: "Needs the admin role. Caches may keep serving the image for up to a year: it was " +
+        "served as immutable.",
       security: bearerSecurity,
       middleware: [requireRole("admin")],
       request: { params: idParams },

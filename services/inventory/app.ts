@@ -71,6 +71,7 @@ export function createInventoryApp(deps: InventoryAppDeps): App {
     createRoute({
       method: "get",
       path: "/v1/inventory",
+      operationId: "listProductAvailability",
       tags: ["inventory"],
       summary: "Availability of products",
       description: "Each product once, in the order asked. A product the inventory does not know has 0 " +
@@ -95,8 +96,10 @@ export function createInventoryApp(deps: InventoryAppDeps): App {
     createRoute({
       method: "get",
       path: "/v1/inventory/{productId}",
+      operationId: "getStockLevel",
       ...adminOnly,
       summary: "A product's stock: on hand, reserved and available",
+      description: "Needs the admin role. A product without a stock record answers 404.",
       request: { params: productParam },
       responses: {
         200: jsonResponse(stockSchema, "The product's stock"),
@@ -110,6 +113,7 @@ export function createInventoryApp(deps: InventoryAppDeps): App {
     createRoute({
       method: "put",
       path: "/v1/inventory/{productId}",
+      operationId: "updateStockLevel",
       ...adminOnly,
       summary: "Set a product's units on hand",
       description: "Creates the product's stock record (201) or changes it (200). Units reserved by orders " +

@@ -142,10 +142,21 @@ export function createApp(options: AppOptions): App {
 }
 
 export function openApiDocument(app: App, options: Pick<AppOptions, "title" | "version" | "description">) {
-  return app.getOpenAPI31Document({
+  const document = app.getOpenAPI31Document({
     openapi: "3.1.0",
     info: { title: options.title, version: options.version, description: options.description },
+    // Relative: the service that serves this document, wherever it runs.
+    servers: [{ url: "/", description: "the service that serves this document" }],
   });
+  // A route that declares no Bearer requirement takes none; without `security: []` a document with no
+  // top-level requirement leaves that unsaid, and generated clients cannot tell.
+  for (const item of Object.values(document.paths ?? {})) {
+    for (const method of ["get", "put", "post", "delete", "patch"] as const) {
+      const operation = item[method];
+      if (operation) operation.security ??= [];
+    }
+  }
+  return document;
 }
 
 function respondToError(error: Error, c: Context<AppEnv>, logger: Logger): Response {

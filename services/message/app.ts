@@ -1,7 +1,13 @@
 /** The message service's HTTP routes, built from injected dependencies; no I/O happens at import. */
 import { createRoute, z } from "@hono/zod-openapi";
 import { type App, createApp, type ServiceAppDeps } from "@multishop/kit/app";
-import { bearerSecurity, principalOf, requireStatsReader, requireUser } from "@multishop/kit/auth";
+import {
+  bearerSecurity,
+  principalOf,
+  requireStatsReader,
+  requireUser,
+  statsReadScope,
+} from "@multishop/kit/auth";
 import { jsonBody, jsonResponse, problems } from "@multishop/kit/openapi";
 import { createdPosition, decodeCursor, pageOf, pagingQuery } from "@multishop/kit/paging";
 import { type Caller, isUnread, type Message, messageInput, supportReceiver } from "./domain.ts";
@@ -84,6 +90,7 @@ export function createMessageApp(deps: MessageAppDeps): App {
     createRoute({
       method: "post",
       path: "/v1/messages",
+      operationId: "sendMessage",
       ...user,
       summary: "Send a message",
       description:
@@ -109,8 +116,10 @@ export function createMessageApp(deps: MessageAppDeps): App {
     createRoute({
       method: "get",
       path: "/v1/messages/inbox",
+      operationId: "listInboxMessages",
       ...user,
       summary: "Messages to the caller, newest first (admins: and those to support)",
+      description: "Pages with `limit` and `cursor`; messages the caller removed are left out.",
       request: { query: z.object(pagingQuery) },
       responses: { 200: jsonResponse(messagePage, "A page of messages"), ...problems(400, 401, 403) },
     }),
@@ -124,8 +133,10 @@ export function createMessageApp(deps: MessageAppDeps): App {
     createRoute({
       method: "get",
       path: "/v1/messages/sent",
+      operationId: "listSentMessages",
       ...user,
       summary: "Messages the caller sent, newest first",
+      description: "Pages with `limit` and `cursor`; messages the caller removed are left out.",
       request: { query: z.object(pagingQuery) },
       responses: { 200: jsonResponse(messagePage, "A page of messages"), ...problems(400, 401, 403) },
     }),
@@ -139,8 +150,10 @@ export function createMessageApp(deps: MessageAppDeps): App {
     createRoute({
       method: "get",
       path: "/v1/messages/unread-count",
+      operationId: "getUnreadMessageCount",
       ...user,
       summary: "How many messages to the caller are unread",
+      description: "Messages the caller removed are not counted; `support` is there for admins only.",
       responses: {
         200: jsonResponse(
           z.object({
@@ -161,10 +174,13 @@ export function createMessageApp(deps: MessageAppDeps): App {
     createRoute({
       method: "get",
       path: "/v1/messages/stats",
+      operationId: "getMessageStats",
       tags: ["messages"],
       security: bearerSecurity,
       middleware: [requireStatsReader()],
       summary: "Support's unread messages and all messages (admin dashboard)",
+      description: `Needs the admin role, or a client token with the \`${statsReadScope}\` scope ` +
+        "(the dashboard service).",
       responses: {
         200: jsonResponse(
           z.object({
@@ -185,6 +201,7 @@ export function createMessageApp(deps: MessageAppDeps): App {
     createRoute({
       method: "get",
       path: "/v1/messages/{id}",
+      operationId: "getMessage",
       ...user,
       summary: "Read one of the caller's messages",
       description: "Only its sender and receiver see a message (support's: every admin); to anyone else it " +
@@ -199,6 +216,7 @@ export function createMessageApp(deps: MessageAppDeps): App {
     createRoute({
       method: "delete",
       path: "/v1/messages/{id}",
+      operationId: "hideMessage",
       ...user,
       summary: "Remove a message from the caller's view",
       description: "The message leaves the caller's inbox or sent list; the other side still sees it.",

@@ -1,7 +1,13 @@
 /** The order service's HTTP routes, built from injected dependencies; no I/O happens at import. */
 import { createRoute, z } from "@hono/zod-openapi";
 import { type App, createApp, type ServiceAppDeps } from "@multishop/kit/app";
-import { bearerSecurity, principalOf, requireStatsReader, requireUser } from "@multishop/kit/auth";
+import {
+  bearerSecurity,
+  principalOf,
+  requireStatsReader,
+  requireUser,
+  statsReadScope,
+} from "@multishop/kit/auth";
 import { jsonBody, jsonResponse, problems } from "@multishop/kit/openapi";
 import { createdPosition, decodeCursor, pageOf, pagingQuery } from "@multishop/kit/paging";
 import { ProblemError } from "@multishop/kit/problem";
@@ -133,9 +139,11 @@ export function createOrderApp(deps: OrderAppDeps): App {
     createRoute({
       method: "get",
       path: "/v1/addresses",
+      operationId: "listAddresses",
       tags: ["addresses"],
       ...user,
       summary: "The caller's addresses, oldest first",
+      description: "All of them in one answer, not paged; an order names one by its `addressId`.",
       responses: {
         200: jsonResponse(z.object({ items: z.array(addressSchema) }), "The addresses"),
         ...problems(401, 403),
@@ -151,9 +159,11 @@ export function createOrderApp(deps: OrderAppDeps): App {
     createRoute({
       method: "post",
       path: "/v1/addresses",
+      operationId: "createAddress",
       tags: ["addresses"],
       ...user,
       summary: "Add an address",
+      description: "`Location` names the new address; pass its `id` as `addressId` to place an order.",
       request: { body: jsonBody(addressInput) },
       responses: {
         201: jsonResponse(addressSchema, "The new address"),
@@ -171,9 +181,11 @@ export function createOrderApp(deps: OrderAppDeps): App {
     createRoute({
       method: "get",
       path: "/v1/addresses/{id}",
+      operationId: "getAddress",
       tags: ["addresses"],
       ...user,
       summary: "One of the caller's addresses",
+      description: "Another customer's address answers 404, like a missing one.",
       request: { params: idParam },
       responses: { 200: jsonResponse(addressSchema, "The address"), ...problems(400, 401, 403, 404) },
     }),
@@ -185,6 +197,7 @@ export function createOrderApp(deps: OrderAppDeps): App {
     createRoute({
       method: "put",
       path: "/v1/addresses/{id}",
+      operationId: "updateAddress",
       tags: ["addresses"],
       ...user,
       summary: "Replace one of the caller's addresses",
@@ -209,9 +222,12 @@ export function createOrderApp(deps: OrderAppDeps): App {
     createRoute({
       method: "delete",
       path: "/v1/addresses/{id}",
+      operationId: "deleteAddress",
       tags: ["addresses"],
       ...user,
       summary: "Delete one of the caller's addresses",
+      description: "Orders placed with it keep their copy; another customer's address answers 404, like a " +
+        "missing one.",
       request: { params: idParam },
       responses: { 204: { description: "Deleted" }, ...problems(400, 401, 403, 404) },
     }),
@@ -225,6 +241,7 @@ export function createOrderApp(deps: OrderAppDeps): App {
     createRoute({
       method: "post",
       path: "/v1/orders",
+      operationId: "placeOrder",
       tags: ["orders"],
       ...user,
       summary: "Order the caller's basket",
@@ -262,9 +279,12 @@ export function createOrderApp(deps: OrderAppDeps): App {
     createRoute({
       method: "get",
       path: "/v1/orders",
+      operationId: "listOrders",
       tags: ["orders"],
       ...user,
       summary: "The caller's orders, newest first; with all=true, everyone's (admin)",
+      description: "Pages with `limit` and `cursor`, optionally only one `status`; `all=true` needs the " +
+        "admin role (403 without it).",
       request: {
         query: z.object({
           ...pagingQuery,
@@ -296,8 +316,11 @@ export function createOrderApp(deps: OrderAppDeps): App {
     createRoute({
       method: "get",
       path: "/v1/orders/stats",
+      operationId: "getOrderStats",
       tags: ["admin"],
       summary: "How many orders stand in each status (admin dashboard)",
+      description: `Needs the admin role, or a client token with the \`${statsReadScope}\` scope ` +
+        "(the dashboard service).",
       security: bearerSecurity,
       middleware: [requireStatsReader()],
       responses: {
@@ -317,9 +340,11 @@ export function createOrderApp(deps: OrderAppDeps): App {
     createRoute({
       method: "get",
       path: "/v1/orders/{id}",
+      operationId: "getOrder",
       tags: ["orders"],
       ...user,
       summary: "One of the caller's orders (admins: any order)",
+      description: "Another customer's order answers 404, like a missing one.",
       request: { params: idParam },
       responses: { 200: jsonResponse(orderSchema, "The order"), ...problems(400, 401, 403, 404) },
     }),
@@ -330,6 +355,7 @@ export function createOrderApp(deps: OrderAppDeps): App {
     createRoute({
       method: "post",
       path: "/v1/orders/{id}/cancel",
+      operationId: "cancelOrder",
       tags: ["orders"],
       ...user,
       summary: "Cancel an order that has not shipped",
@@ -348,6 +374,7 @@ export function createOrderApp(deps: OrderAppDeps): App {
     createRoute({
       method: "get",
       path: "/v1/orders/{id}/events",
+      operationId: "streamOrderStatus",
       tags: ["orders"],
       ...user,
       summary: "Watch an order's status (server-sent events)",

@@ -71,6 +71,7 @@ export function createPaymentApp(deps: PaymentAppDeps): App {
     createRoute({
       method: "post",
       path: paymentMethodsPath,
+      operationId: "createPaymentMethod",
       tags: ["internal"],
       summary: "Hand over a card at checkout (for the order service)",
       description:
@@ -100,8 +101,10 @@ export function createPaymentApp(deps: PaymentAppDeps): App {
     createRoute({
       method: "get",
       path: "/v1/payments",
+      operationId: "listPayments",
       ...adminOnly,
       summary: "List payments, newest first",
+      description: "Pages with `limit` and `cursor`; `total` counts the payments that match `status`.",
       request: {
         query: z.object({
           ...pagingQuery,
@@ -141,8 +144,10 @@ export function createPaymentApp(deps: PaymentAppDeps): App {
     createRoute({
       method: "get",
       path: "/v1/payments/{orderId}",
+      operationId: "getPayment",
       ...adminOnly,
       summary: "An order's payment",
+      description: "A payment is named by its order's id; an order without one answers 404.",
       request: { params: orderIdParam },
       responses: { 200: jsonResponse(paymentSchema, "The payment"), ...problems(400, 401, 403, 404) },
     }),

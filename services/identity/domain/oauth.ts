@@ -3,17 +3,24 @@ import { z } from "@hono/zod-openapi";
 import { ProblemError } from "@multishop/kit/problem";
 import { base64url } from "jose";
 
-export type OAuthErrorCode =
-  | "invalid_request"
-  | "invalid_client"
-  | "invalid_grant"
-  | "unauthorized_client"
-  | "unsupported_grant_type"
-  | "invalid_scope"
-  | "unsupported_token_type"
-  // RFC 8628's code for "asking too often" at the token endpoint, answered here with 429 and
-  // Retry-After while a username is locked after failed passwords.
-  | "slow_down";
+/**
+ * The error codes the token and revocation endpoints answer, and the only ones (the OpenAPI document
+ * lists exactly these): RFC 6749 §5.2's that apply here, RFC 7009's `unsupported_token_type`, and
+ * RFC 8628's `slow_down` for "asking too often" at the token endpoint, answered with 429 and
+ * Retry-After while a username is locked after failed passwords. An unknown `grant_type` is an
+ * `invalid_request` naming the grants there are.
+ */
+export const oauthErrorCodes = [
+  "invalid_request",
+  "invalid_client",
+  "invalid_grant",
+  "unauthorized_client",
+  "invalid_scope",
+  "unsupported_token_type",
+  "slow_down",
+] as const;
+
+export type OAuthErrorCode = typeof oauthErrorCodes[number];
 
 /**
  * An error answered in the RFC 6749 §5.2 shape (`error`, `error_description`, as `application/json`),
