@@ -220,39 +220,27 @@ function eitherRateLimit(own: OperationResponse): OperationResponse {
 }
 
 const nullableList = (schema: string) => ({ type: ["array", "null"], items: schemaRef(schema) });
+const nullableRef = (schema: string) => ({ anyOf: [schemaRef(schema), { type: "null" }] });
 
 /** What each part of the home page holds; typed by the edge's own list, so a new part must be described. */
 const homePartSchemas: Record<HomePart, unknown> = {
-  sliders: nullableList("Content.sliders"),
-  specialOffers: nullableList("Content.special-offers"),
-  features: nullableList("Content.features"),
-  offerDiscounts: nullableList("Content.offer-discounts"),
+  sliders: nullableList("Slider"),
+  specialOffers: nullableList("SpecialOffer"),
+  features: nullableList("Feature"),
+  offerDiscounts: nullableList("OfferDiscount"),
   categories: { ...nullableList("CategoryTree"), description: "Top-level categories with their children" },
   brands: nullableList("Brand"),
   newestProducts: { ...nullableList("Product"), description: "The 8 newest products" },
 };
 
+/** The product page's parts, each as its service describes it. */
 const productExtraSchemas: Record<ProductExtra, unknown> = {
   availability: {
-    type: ["object", "null"],
-    properties: {
-      productId: { type: "string" },
-      available: { type: "integer", description: "units that can be ordered now" },
-      inStock: { type: "boolean" },
-    },
+    ...nullableRef("Availability"),
     description: "Stock from the inventory service; null when it could not be asked",
   },
   rating: {
-    type: ["object", "null"],
-    properties: {
-      average: { type: ["number", "null"], description: "one decimal; null without approved reviews" },
-      count: { type: "integer" },
-      distribution: {
-        type: "object",
-        additionalProperties: { type: "integer" },
-        description: "by stars, 1-5",
-      },
-    },
+    ...nullableRef("Rating"),
     description: "The approved reviews' summary from the comment service; null when it could not be asked",
   },
   reviews: {
@@ -325,10 +313,7 @@ function edgeDocument() {
             "Every cached public answer is dropped at once; the next request for each goes to its service.",
           security: [{ bearerAuth: [] }],
           responses: {
-            200: json(
-              { type: "object", properties: { purged: { type: "boolean" } }, required: ["purged"] },
-              "The cache is purged",
-            ),
+            200: json(schemaRef("CachePurge"), "The cache is purged"),
             401: problem(statusTitle(401)),
             403: problem(statusTitle(403)),
           },
@@ -341,10 +326,7 @@ function edgeDocument() {
           summary: "The edge is up",
           description: "Answers while the edge runs; it asks no service, so it says nothing of theirs.",
           responses: {
-            200: json(
-              { type: "object", properties: { status: { const: "ok" } }, required: ["status"] },
-              "It answers",
-            ),
+            200: json(schemaRef("EdgeHealth"), "It answers"),
           },
         },
       },
@@ -354,7 +336,9 @@ function edgeDocument() {
           tags: ["edge"],
           summary: "This document",
           description: "The OpenAPI document of the public API, from which clients are generated.",
-          responses: { 200: json({ type: "object" }, "The OpenAPI 3.1 document of the public API") },
+          responses: {
+            200: json(schemaRef("OpenApiDocument"), "The OpenAPI 3.1 document of the public API"),
+          },
         },
       },
       "/docs": {
@@ -368,8 +352,31 @@ function edgeDocument() {
           },
         },
       },
+      // The path of edge/src/docs.ts's scalarScriptPath (edge/docs_test.ts keeps the two equal).
+      "/docs/scalar-1.72.1.js": {
+        get: {
+          operationId: "getApiReferenceScript",
+          tags: ["edge"],
+          summary: "The script of the interactive reference",
+          description: "The browser build of Scalar API Reference that `/docs` loads, served by the edge " +
+            "itself. Its path names its version, so it never changes: `Cache-Control: public, " +
+            "max-age=31536000, immutable`.",
+          responses: {
+            200: {
+              description: "JavaScript",
+              content: { "text/javascript": { schema: { type: "string" } } },
+            },
+          },
+        },
+      },
     },
     schemas: {
+      CachePurge: { type: "object", properties: { purged: { type: "boolean" } }, required: ["purged"] },
+      EdgeHealth: { type: "object", properties: { status: { const: "ok" } }, required: ["status"] },
+      OpenApiDocument: {
+        type: "object",
+        description: "An OpenAPI 3.1 document (https://spec.openapis.org/oas/v3.1)",
+      },
       StorefrontHome: {
         type: "object",
         properties: { ...homePartSchemas, missing: missingList(homeNames) },

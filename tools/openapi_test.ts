@@ -175,3 +175,61 @@ Deno.test("the public document says who may call each operation, and describes i
     }
   }
 });
+
+/**
+ * The places in a schema where an object is described in line rather than named. A named schema's own
+ * properties are its own, and so are those of the parts of an `allOf` that extends another.
+ */
+function inlineObjects(schema: unknown, where: string, named = false): string[] {
+  if (schema === null || typeof schema !== "object" || "$ref" in schema) return [];
+  const node = schema as Record<string, unknown>;
+  const parts = (key: string) => (Array.isArray(node[key]) ? node[key] as unknown[] : []);
+  return [
+    ...("properties" in node && !named ? [where] : []),
+    ...Object.entries((node.properties ?? {}) as Record<string, unknown>).flatMap(([name, property]) =>
+      inlineObjects(property, `${where}.${name}`)
+    ),
+    ...inlineObjects(node.items, `${where}[]`),
+    ...inlineObjects(node.additionalProperties, `${where}{}`),
+    ...["anyOf", "oneOf"].flatMap((key) =>
+      parts(key).flatMap((part, index) => inlineObjects(part, `${where}/${key}/${index}`))
+    ),
+    ...parts("allOf").flatMap((part, index) => inlineObjects(part, `${where}/allOf/${index}`, named)),
+  ];
+}
+
+type Body = { content?: Record<string, { schema: { type?: string } }> };
+
+Deno.test("every body, and every object in one, is a named schema, for generated clients to name", () => {
+  const document = JSON.parse(allDocuments()["public.json"]);
+  const inline = Object.entries(document.components.schemas).flatMap(([name, schema]) =>
+    inlineObjects(schema, name, true)
+  );
+  type Operation = { requestBody?: Body; responses: Record<string, Body> };
+  for (const [path, item] of Object.entries(document.paths as Record<string, Record<string, Operation>>)) {
+    for (const [method, operation] of Object.entries(item)) {
+      const bodies = [["request", operation.requestBody], ...Object.entries(operation.responses)] as const;
+      for (const [status, body] of bodies) {
+        for (const [mediaType, { schema }] of Object.entries(body?.content ?? {})) {
+          // Images, pages and scripts are strings; an event stream's events are described in line.
+          if (schema.type === "string" || mediaType === "text/event-stream") continue;
+          if (!("$ref" in schema)) inline.push(`${method} ${path} ${status} ${mediaType}`);
+        }
+      }
+    }
+  }
+  assert.deepEqual(inline, []);
+});
+
+Deno.test("no two named schemas describe the same thing: a shared one is named once", () => {
+  const document = JSON.parse(allDocuments()["public.json"]);
+  const names = new Map<string, string>();
+  for (const [name, schema] of Object.entries(document.components.schemas)) {
+    const shape = JSON.stringify(
+      schema,
+      (key, value) => ["description", "example"].includes(key) ? undefined : value,
+    );
+    assert.ok(!names.has(shape), `${name} describes what ${names.get(shape)} does`);
+    names.set(shape, name);
+  }
+});

@@ -10,7 +10,7 @@ import { type EmbeddedPostgres, startEmbeddedPostgres } from "@multishop/kit/emb
 import { messagingEnv } from "@multishop/kit/messaging";
 import { ensureDatabase, serviceDatabaseUrl } from "@multishop/kit/postgres";
 import { demoCustomer } from "../services/identity/seed.ts";
-import { tokenizeScope } from "../services/payment/contract.ts";
+import { tokenizeScope } from "@multishop/kit/contracts/payment-methods";
 
 export const shopEnv = z.object({
   ...commonEnv,

@@ -7,27 +7,54 @@ import type { Hono } from "hono";
 import { etag } from "hono/etag";
 import publicDocument from "../../openapi/public.json" with { type: "json" };
 import type { EdgeEnv } from "./app.ts";
+// Scalar API Reference's self-contained browser build, `dist/browser/standalone.js` (the package's
+// `browser` entry): one file that loads no other script, bundled into the Worker so that the page needs
+// nothing but the edge. It is kept gzipped, in base64: text that `deno bundle` copies as it is (it rewrites
+// a CommonJS interop pattern wherever it appears in its output, and the raw file holds one), and that the
+// edge sends gzipped as it is stored. docs_test checks it against the integrity below.
+import scalarScriptGzipBase64 from "../vendor/scalar-api-reference/standalone.js.gz.base64" with {
+  type: "text",
+};
 
-/** Scalar API Reference, pinned; `npm view @scalar/api-reference version` tells the latest. */
+/** The version of that file; `npm view @scalar/api-reference version` tells the latest. */
 const scalarVersion = "1.72.1";
 
-/** The package's self-contained browser build (its `browser` entry): one file that loads no other script. */
-const scalarScript =
-  `https://cdn.jsdelivr.net/npm/@scalar/api-reference@${scalarVersion}/dist/browser/standalone.js`;
+/** Where the edge serves it: the version in the path, so that browsers may keep it for good. */
+export const scalarScriptPath = `/docs/scalar-${scalarVersion}.js`;
 
 /**
- * Subresource Integrity of that file, so that the CDN cannot serve other code. After moving the
- * version: `npm pack @scalar/api-reference@<version>`, unpack it, and
- * `openssl dgst -sha384 -binary package/dist/browser/standalone.js | openssl base64 -A`.
+ * Subresource Integrity of the file as npm publishes it. To move the version: `npm pack
+ * @scalar/api-reference@<version>` and unpack it; write `gzip -9n < package/dist/browser/standalone.js |
+ * base64 -w0` to edge/vendor/scalar-api-reference/standalone.js.gz.base64; put
+ * `openssl dgst -sha384 -binary package/dist/browser/standalone.js | openssl base64 -A` here; and change the
+ * script's path in tools/openapi.ts (then `deno task openapi`) and in .redocly.lint-ignore.yaml.
  */
-const scalarIntegrity = "sha384-U11tb2XnKvmwt8RlTvnwUnYgrN+ur4Xyh9htLhjajWNR/Oyl5AX5DEz00qRmlrmK";
+export const scalarIntegrity = "sha384-U11tb2XnKvmwt8RlTvnwUnYgrN+ur4Xyh9htLhjajWNR/Oyl5AX5DEz00qRmlrmK";
+
+/** The gzipped file (1.3 MB), decoded once per isolate on first use. */
+let scalarScriptGzip: Uint8Array<ArrayBuffer> | undefined;
+
+/** Whether an Accept-Encoding (RFC 9110 §12.5.3) takes gzip. */
+export function acceptsGzip(acceptEncoding: string | undefined): boolean {
+  let gzip: number | undefined;
+  let any: number | undefined;
+  for (const entry of (acceptEncoding ?? "").split(",")) {
+    const [coding, ...parameters] = entry.split(";").map((part) => part.trim().toLowerCase());
+    const q = parameters.find((parameter) => parameter.startsWith("q="));
+    const weight = q === undefined ? 1 : Number(q.slice(2));
+    if (coding === "gzip" || coding === "x-gzip") gzip = weight;
+    else if (coding === "*") any = weight;
+  }
+  return (gzip ?? any ?? 0) > 0;
+}
 
 const documentText = JSON.stringify(publicDocument);
 
 const contentSecurityPolicy = [
   "default-src 'none'",
-  // That one file and nothing inline: the page passes its settings as data attributes.
-  `script-src ${scalarScript}`,
+  // That one file, from the edge itself, and nothing inline: the page passes its settings as data
+  // attributes.
+  "script-src 'self'",
   // Scalar injects its stylesheet and sets style attributes at run time; styles cannot run code.
   "style-src 'unsafe-inline'",
   "img-src 'self' data:",
@@ -39,8 +66,15 @@ const contentSecurityPolicy = [
   "frame-ancestors 'none'",
 ].join("; ");
 
-// Scalar's own fonts come from its font server, which the policy does not allow; system fonts serve.
-const scalarConfiguration = JSON.stringify({ withDefaultFonts: false }).replaceAll('"', "&quot;");
+// Nothing that needs Scalar's servers, which the policy does not allow: its fonts (system fonts serve), its
+// AI agent and MCP generator, its telemetry, and the toolbar it shows on localhost (share, deploy).
+const scalarConfiguration = JSON.stringify({
+  withDefaultFonts: false,
+  agent: { disabled: true },
+  mcp: { disabled: true },
+  telemetry: false,
+  showDeveloperTools: "never",
+}).replaceAll('"', "&quot;");
 
 const docsPage = `<!doctype html>
 <html lang="en">
@@ -48,17 +82,22 @@ const docsPage = `<!doctype html>
     <meta charset="utf-8">
     <meta name="viewport" content="width=device-width, initial-scale=1">
     <title>${publicDocument.info.title} API reference</title>
+    <!-- No icon: otherwise browsers ask for /favicon.ico, which the edge does not have. -->
+    <link rel="icon" href="data:,">
   </head>
   <body>
     <script id="api-reference" type="application/json" data-url="/openapi.json"
       data-configuration="${scalarConfiguration}"></script>
-    <script src="${scalarScript}" integrity="${scalarIntegrity}" crossorigin="anonymous"></script>
+    <script src="${scalarScriptPath}" integrity="${scalarIntegrity}"></script>
   </body>
 </html>
 `;
 
 /** Both change only with a new build of the Worker, so caches may keep them a while and revalidate. */
 const cacheControl = "public, max-age=300";
+
+/** The script's path names its version: what it serves never changes. */
+const immutable = "public, max-age=31536000, immutable";
 
 export function registerDocs(app: Hono<EdgeEnv>): void {
   app.get("/openapi.json", etag(), (c) =>
@@ -74,6 +113,20 @@ export function registerDocs(app: Hono<EdgeEnv>): void {
       "content-security-policy": contentSecurityPolicy,
       "cache-control": cacheControl,
     }));
+  app.get(scalarScriptPath, (c) => {
+    const gzipped = scalarScriptGzip ??= Uint8Array.fromBase64(scalarScriptGzipBase64);
+    const headers = {
+      "content-type": "text/javascript; charset=utf-8",
+      "cache-control": immutable,
+      vary: "accept-encoding",
+    };
+    if (!acceptsGzip(c.req.header("accept-encoding"))) {
+      return c.body(new Blob([gzipped]).stream().pipeThrough(new DecompressionStream("gzip")), 200, headers);
+    }
+    // Sent as stored: "manual" tells the Workers runtime that the body is encoded already.
+    const init = { status: 200, headers: { ...headers, "content-encoding": "gzip" }, encodeBody: "manual" };
+    return new Response(gzipped, init);
+  });
 }
 
 type PathTemplate = { segments: string[]; literals: number; methods: string[] };

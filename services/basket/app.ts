@@ -2,7 +2,9 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { type App, createApp, type ServiceAppDeps } from "@multishop/kit/app";
 import { bearerSecurity, principalOf, requireUser } from "@multishop/kit/auth";
-import { jsonBody, jsonResponse, problems } from "@multishop/kit/openapi";
+import { couponRejectedProblem, couponRejectionReasons } from "@multishop/kit/contracts/discount";
+import { money } from "@multishop/kit/contracts/money";
+import { jsonBody, jsonResponse, problems, problemsOf } from "@multishop/kit/openapi";
 import type { BasketService } from "./basket.ts";
 import { couponInput, quantityInput } from "./domain.ts";
 
@@ -17,31 +19,36 @@ export const basketDocument = {
     "The signed-in customer's basket: prices from the catalog, totals and coupons computed on the server.",
 };
 
-// Its own schema, not the catalog contract's: that one is plain zod, which knows no `.openapi()`.
-const moneySchema = z.object({
-  amount: z.number().int().nonnegative().openapi({ description: "minor units (cents)" }),
-  currency: z.string().regex(/^[A-Z]{3}$/).openapi({ example: "USD" }),
-}).openapi("BasketMoney");
-const basketSchema = z.object({
-  lines: z.array(z.object({
-    productId: z.string(),
-    name: z.string(),
-    image: z.string().nullable(),
-    unitPrice: moneySchema,
-    quantity: z.number().int(),
-    available: z.boolean().openapi({ description: "false once the product is no longer sold; not charged" }),
-    lineTotal: moneySchema,
-  })),
-  coupon: z.union([
-    z.object({ code: z.string(), valid: z.literal(true), discount: moneySchema }),
-    z.object({ code: z.string(), valid: z.literal(false), reason: z.string(), detail: z.string() }),
-  ]).nullable(),
-  totals: z.object({
-    subtotal: moneySchema,
-    discount: moneySchema,
-    total: moneySchema,
-    itemCount: z.number().int(),
+const basketLineSchema = z.object({
+  productId: z.uuid(),
+  name: z.string(),
+  image: z.string().nullable(),
+  unitPrice: money,
+  quantity: z.number().int(),
+  available: z.boolean().openapi({ description: "false once the product is no longer sold; not charged" }),
+  lineTotal: money,
+}).openapi("BasketLine");
+const validCouponSchema = z.object({ code: z.string(), valid: z.literal(true), discount: money })
+  .openapi("ValidBasketCoupon");
+const invalidCouponSchema = z.object({
+  code: z.string(),
+  valid: z.literal(false),
+  reason: z.enum([...couponRejectionReasons, "unavailable"]).openapi({
+    description: "why it does not apply; `unavailable` while the coupon cannot be checked",
   }),
+  detail: z.string(),
+}).openapi("InvalidBasketCoupon");
+const basketSchema = z.object({
+  lines: z.array(basketLineSchema),
+  coupon: z.union([validCouponSchema, invalidCouponSchema, z.null()]).openapi({
+    description: "the coupon applied, checked again now; null without one",
+  }),
+  totals: z.object({
+    subtotal: money,
+    discount: money,
+    total: money,
+    itemCount: z.number().int(),
+  }).openapi("BasketTotals"),
   updatedAt: z.string().datetime().nullable(),
 }).openapi("Basket");
 
@@ -138,7 +145,8 @@ export function createBasketApp(deps: BasketAppDeps): App {
       request: { body: jsonBody(couponInput) },
       responses: {
         200: jsonResponse(basketSchema, "The basket with the discount"),
-        ...problems(400, 401, 403, 415, 422, 503),
+        ...problems(400, 401, 403, 415, 503),
+        ...problemsOf(couponRejectedProblem, 422),
       },
     }),
     async (c) => c.json(await basket.applyCoupon(user(c), c.req.valid("json").code), 200),

@@ -2,6 +2,8 @@
  * The basket's use cases. The user is always the verified token's subject; prices come from the
  * catalog; totals and discounts are computed here.
  */
+import type { CouponRejectionReason } from "@multishop/kit/contracts/discount";
+import type { Money } from "@multishop/kit/contracts/money";
 import type { Logger } from "@multishop/kit/log";
 import { ProblemError } from "@multishop/kit/problem";
 import { ServiceUnavailableError } from "@multishop/kit/service-client";
@@ -19,8 +21,8 @@ export interface BasketDeps {
 }
 
 export type CouponView =
-  | { code: string; valid: true; discount: { amount: number; currency: string } }
-  | { code: string; valid: false; reason: string; detail: string };
+  | { code: string; valid: true; discount: Money }
+  | { code: string; valid: false; reason: CouponRejectionReason | "unavailable"; detail: string };
 
 const unavailable = (what: string) =>
   new ProblemError({

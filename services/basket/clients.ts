@@ -1,6 +1,6 @@
 /** The basket's view of the catalog and the discount service, through the kit's service client. */
 import { z } from "zod";
-import { money } from "@multishop/kit/contracts/catalog";
+import { money } from "@multishop/kit/contracts/money";
 import {
   couponValidationPath,
   type CouponValidationResult,
@@ -8,7 +8,7 @@ import {
 } from "@multishop/kit/contracts/discount";
 import { type ServiceClient, ServiceUnavailableError } from "@multishop/kit/service-client";
 import type { ProductSnapshot } from "./domain.ts";
-import type { Money } from "@multishop/kit/contracts/catalog";
+import type { Money } from "@multishop/kit/contracts/money";
 
 const catalogProduct = z.object({
   id: z.string(),

@@ -1,7 +1,7 @@
 /** The basket's rules: limits, lines, and totals computed on the server. No I/O. */
 import { z } from "@hono/zod-openapi";
 import { ProblemError } from "@multishop/kit/problem";
-import type { Money } from "@multishop/kit/contracts/catalog";
+import type { Money } from "@multishop/kit/contracts/money";
 import type { Basket, BasketLine } from "./store/types.ts";
 
 export const maxQuantity = 99;

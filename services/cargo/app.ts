@@ -2,6 +2,9 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { type App, createApp, type ServiceAppDeps } from "@multishop/kit/app";
 import { bearerSecurity, principalOf, requireRole, requireUser } from "@multishop/kit/auth";
+import { address } from "@multishop/kit/contracts/addresses";
+import { pageSchema } from "@multishop/kit/contracts/lists";
+import { orderedLine } from "@multishop/kit/contracts/orders";
 import { jsonBody, jsonResponse, problems } from "@multishop/kit/openapi";
 import { createdPosition, decodeCursor, pageOf, pagingQuery } from "@multishop/kit/paging";
 import type { Cargo } from "./cargo.ts";
@@ -41,12 +44,7 @@ const carrierContact = z.object({
   name: z.string(),
   phone: z.string().nullable(),
   website: z.string().nullable(),
-});
-
-const moneySchema = z.object({
-  amount: z.number().int().openapi({ description: "minor units (cents)" }),
-  currency: z.string().openapi({ example: "USD" }),
-}).openapi("ShipmentMoney");
+}).openapi("CarrierContact");
 
 const trackingEventSchema = z.object({
   status: z.enum(shipmentStatuses),
@@ -61,35 +59,11 @@ const shipmentSchema = z.object({
   userId: z.string(),
   trackingCode: z.string().openapi({ example: "MS7K2P9QXH4R" }),
   status: z.enum(shipmentStatuses),
-  carrier: carrierContact.extend({ id: z.uuid() }),
-  sender: z.object({
-    name: z.string(),
-    phone: z.string(),
-    email: z.string(),
-    country: z.string(),
-    city: z.string(),
-    district: z.string(),
-    line1: z.string(),
-    zipCode: z.string(),
-  }).openapi({ description: "the shop" }),
-  receiver: z.object({
-    name: z.string(),
-    surname: z.string(),
-    email: z.string(),
-    phone: z.string(),
-    country: z.string(),
-    city: z.string(),
-    district: z.string(),
-    line1: z.string(),
-    line2: z.string().nullable(),
-    zipCode: z.string(),
-  }).openapi({ description: "the order's address, as it was when the order was placed" }),
-  lines: z.array(z.object({
-    productId: z.string(),
-    name: z.string(),
-    unitPrice: moneySchema,
-    quantity: z.number().int(),
-  })),
+  carrier: carrierContact.extend({ id: z.uuid() }).openapi("ShipmentCarrier"),
+  sender: address.omit({ surname: true, line2: true }).openapi("ShipmentSender", { description: "The shop" }),
+  // The order's address, as it was when the order was placed.
+  receiver: address,
+  lines: z.array(orderedLine),
   createdAt: z.string().datetime(),
   updatedAt: z.string().datetime(),
 }).openapi("Shipment");
@@ -102,7 +76,7 @@ const trackingSchema = z.object({
   trackingCode: z.string().openapi({ example: "MS7K2P9QXH4R" }),
   status: z.enum(shipmentStatuses),
   carrier: carrierContact,
-  destination: z.object({ city: z.string(), country: z.string() }),
+  destination: z.object({ city: z.string(), country: z.string() }).openapi("TrackingDestination"),
   createdAt: z.string().datetime(),
   events: z.array(trackingEventSchema).openapi({ description: "oldest first, the creation first" }),
 }).openapi("Tracking");
@@ -211,11 +185,7 @@ export function createCargoApp(deps: CargoAppDeps): App {
       },
       responses: {
         200: jsonResponse(
-          z.object({
-            items: z.array(carrierSchema),
-            nextCursor: z.string().nullable(),
-            total: z.number().int(),
-          }),
+          pageSchema("Carrier", carrierSchema, "the carriers matching `active`"),
           "A page of carriers, and how many match",
         ),
         ...problems(400, 401, 403),
@@ -298,11 +268,7 @@ export function createCargoApp(deps: CargoAppDeps): App {
       request: { query: z.object({ ...pagingQuery, status: z.enum(shipmentStatuses).optional() }) },
       responses: {
         200: jsonResponse(
-          z.object({
-            items: z.array(shipmentSchema),
-            nextCursor: z.string().nullable(),
-            total: z.number().int(),
-          }),
+          pageSchema("Shipment", shipmentSchema, "the shipments matching `status`"),
           "A page of shipments, and how many match",
         ),
         ...problems(400, 401, 403),

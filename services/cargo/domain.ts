@@ -4,7 +4,8 @@
  */
 import { z } from "@hono/zod-openapi";
 import { type ShipmentStatus, shipmentStatus } from "@multishop/kit/contracts/cargo";
-import type { orderedLine, shippingAddress } from "@multishop/kit/contracts/orders";
+import type { Address } from "@multishop/kit/contracts/addresses";
+import type { orderedLine } from "@multishop/kit/contracts/orders";
 
 export type { ShipmentStatus };
 export const shipmentStatuses = shipmentStatus.options;
@@ -68,19 +69,9 @@ export const trackingEventInput = z.strictObject({
 
 export type TrackingEventInput = z.infer<typeof trackingEventInput>;
 
-/** The shop, as the sender of every shipment. */
-export interface Sender {
-  name: string;
-  phone: string;
-  email: string;
-  country: string;
-  city: string;
-  district: string;
-  line1: string;
-  zipCode: string;
-}
+/** The shop, as the sender of every shipment: an address without a surname or a second line. */
+export type Sender = Omit<Address, "surname" | "line2">;
 
-export type Receiver = z.infer<typeof shippingAddress>;
 export type ShipmentLine = z.infer<typeof orderedLine>;
 
 export interface TrackingEvent {
@@ -98,7 +89,7 @@ export interface Shipment {
   status: ShipmentStatus;
   carrier: Omit<Carrier, "active" | "createdAt" | "updatedAt">;
   sender: Sender;
-  receiver: Receiver;
+  receiver: Address;
   lines: ShipmentLine[];
   createdAt: Date;
   updatedAt: Date;

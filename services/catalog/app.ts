@@ -3,16 +3,20 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { type App, createApp, type ServiceAppDeps } from "@multishop/kit/app";
 import { bearerSecurity, requireRole, requireStatsReader, statsReadScope } from "@multishop/kit/auth";
 import { publicCache } from "@multishop/kit/cache";
-import { jsonBody, jsonResponse, problems } from "@multishop/kit/openapi";
+import { listSchema, pageSchema } from "@multishop/kit/contracts/lists";
+import { money } from "@multishop/kit/contracts/money";
+import { jsonBody, jsonResponse, orNull, problems } from "@multishop/kit/openapi";
 import { createdPosition, decodeCursor, pageOf, pagingQuery } from "@multishop/kit/paging";
 import { ProblemError } from "@multishop/kit/problem";
 import type { Catalog } from "./catalog.ts";
 import {
   aboutSchema,
   type ContentItem,
+  contentItemSchemas,
   type ContentKind,
   contentKinds,
   contentSchemas,
+  type ShownContentItem,
 } from "./domain/content.ts";
 import {
   brandInput,
@@ -21,7 +25,6 @@ import {
   categoryPatch,
   contactInput,
   idSchema,
-  moneySchema,
   productCursor,
   productInput,
   productListQuery,
@@ -46,11 +49,11 @@ export const catalogDocument = {
 
 const timestamps = { createdAt: z.string().datetime(), updatedAt: z.string().datetime() };
 const categorySchema = z.object({
-  id: z.string(),
+  id: z.uuid(),
   name: z.string(),
   slug: z.string(),
   image: z.string().nullable(),
-  parentId: z.string().nullable(),
+  parentId: z.uuid().nullable(),
   sortOrder: z.number().int(),
   ...timestamps,
 }).openapi("Category");
@@ -58,39 +61,48 @@ const categoryTreeSchema = categorySchema.extend({ children: z.array(categorySch
   "CategoryTree",
 );
 const brandSchema = z.object({
-  id: z.string(),
+  id: z.uuid(),
   name: z.string(),
   slug: z.string(),
   logo: z.string().nullable(),
   ...timestamps,
 })
   .openapi("Brand");
+/** The category and brand as a product carries them, so that one read shows both. */
+const categorySummary = z.object({
+  id: z.uuid(),
+  name: z.string(),
+  slug: z.string(),
+  parentId: z.uuid().nullable(),
+})
+  .openapi("CategorySummary");
+const brandSummary = z.object({ id: z.uuid(), name: z.string(), slug: z.string() }).openapi("BrandSummary");
 const productSchema = z.object({
-  id: z.string(),
+  id: z.uuid(),
   name: z.string(),
   slug: z.string(),
   description: z.string(),
   info: z.string(),
-  images: z.array(z.object({ url: z.string(), alt: z.string() })),
-  price: moneySchema,
-  category: z.object({ id: z.string(), name: z.string(), slug: z.string(), parentId: z.string().nullable() }),
-  brand: z.object({ id: z.string(), name: z.string(), slug: z.string() }).nullable(),
-  attributes: z.array(z.object({ key: z.string(), value: z.string() })),
+  images: z.array(z.object({ url: z.string(), alt: z.string() }).openapi("ProductImage")),
+  price: money,
+  category: categorySummary,
+  brand: orNull(brandSummary),
+  attributes: z.array(z.object({ key: z.string(), value: z.string() }).openapi("ProductAttribute")),
   status: z.enum(["draft", "active", "archived"]),
   ...timestamps,
 }).openapi("Product");
-const productSummary = z.object({ id: z.string(), name: z.string(), price: moneySchema }).nullable();
+const productSummary = z.object({ id: z.uuid(), name: z.string(), price: money }).openapi("ProductSummary");
 const statsSchema = z.object({
   products: z.number().int(),
   activeProducts: z.number().int(),
   categories: z.number().int(),
   brands: z.number().int(),
   averagePrice: z.number().nullable().openapi({ description: "in minor units" }),
-  cheapest: productSummary,
-  dearest: productSummary,
+  cheapest: orNull(productSummary),
+  dearest: orNull(productSummary),
 }).openapi("CatalogStats");
 const contactSchema = z.object({
-  id: z.string(),
+  id: z.uuid(),
   name: z.string(),
   email: z.string(),
   subject: z.string(),
@@ -98,15 +110,19 @@ const contactSchema = z.object({
   read: z.boolean(),
   createdAt: z.string().datetime(),
 }).openapi("ContactMessage");
+const contactReceiptSchema = z.object({ id: z.uuid() }).openapi("ContactReceipt", {
+  description: "The message is received; `id` names it",
+});
 
 const idParam = z.object({ id: idSchema });
 const adminOnly = { security: bearerSecurity, middleware: [requireRole("admin")] };
 const noContent = { 204: { description: "Done" } };
 
 /**
- * Each content kind's nouns in its operation ids (listSliders, createSlider...). Written out, not
- * derived from the path, because clients are generated from these names and must not change with it;
- * a new kind does not compile until it is named here.
+ * Each content kind's nouns in its operation ids (listSliders, createSlider...) and schema names
+ * (Slider, SliderInput, SliderList). Written out, not derived from the path, because clients are
+ * generated from these names and must not change with it; a new kind does not compile until it is
+ * named here.
  */
 const contentNames: Record<ContentKind, { many: string; one: string }> = {
   sliders: { many: "Sliders", one: "Slider" },
@@ -141,7 +157,7 @@ export function createCatalogApp(deps: CatalogAppDeps): App {
       middleware: [cached],
       responses: {
         200: jsonResponse(
-          z.object({ items: z.array(categoryTreeSchema) }),
+          listSchema("Category", categoryTreeSchema),
           "Top-level categories with their children",
         ),
       },
@@ -241,7 +257,7 @@ export function createCatalogApp(deps: CatalogAppDeps): App {
       summary: "All brands by name",
       description: "Public: every brand in one answer, without paging.",
       middleware: [cached],
-      responses: { 200: jsonResponse(z.object({ items: z.array(brandSchema) }), "Brands") },
+      responses: { 200: jsonResponse(listSchema("Brand", brandSchema), "Brands") },
     }),
     async (c) => c.json({ items: await store.brands.list() }, 200),
   );
@@ -328,10 +344,7 @@ export function createCatalogApp(deps: CatalogAppDeps): App {
       middleware: [cached],
       request: { query: productListQuery },
       responses: {
-        200: jsonResponse(
-          z.object({ items: z.array(productSchema), nextCursor: z.string().nullable() }),
-          "A page of products",
-        ),
+        200: jsonResponse(pageSchema("Product", productSchema), "A page of products"),
         ...problems(400, 401, 403),
       },
     }),
@@ -530,18 +543,20 @@ function registerContentRoutes(
     },
   );
 
-  const toJson = (item: ContentItem) => ({
-    id: item.id,
-    ...item.fields,
-    active: item.active,
-    sortOrder: item.sortOrder,
-    createdAt: item.createdAt.toISOString(),
-    updatedAt: item.updatedAt.toISOString(),
-  });
+  // An item's fields are its kind's, as its input schema took them or the seed wrote them.
+  const toJson = (item: ContentItem) =>
+    ({
+      id: item.id,
+      ...item.fields,
+      active: item.active,
+      sortOrder: item.sortOrder,
+      createdAt: item.createdAt.toISOString(),
+      updatedAt: item.updatedAt.toISOString(),
+    }) as ShownContentItem;
   for (const kind of contentKinds) {
-    const schema = contentSchemas[kind];
     const names = contentNames[kind];
-    const output = z.object({ id: z.string(), ...timestamps }).passthrough().openapi(`Content.${kind}`);
+    const schema = contentSchemas[kind].openapi(`${names.one}Input`);
+    const output = contentItemSchemas[kind].openapi(names.one);
     const contentParams = z.object({ id: idSchema });
     app.openapi(
       createRoute({
@@ -554,7 +569,7 @@ function registerContentRoutes(
           "ones and needs the admin role.",
         middleware: [cached],
         request: { query: z.object({ all: z.enum(["true", "false"]).default("false") }) },
-        responses: { 200: jsonResponse(z.object({ items: z.array(output) }), kind), ...problems(400, 403) },
+        responses: { 200: jsonResponse(listSchema(names.one, output), kind), ...problems(400, 403) },
       }),
       async (c) => {
         const all = c.req.valid("query").all === "true";
@@ -651,7 +666,7 @@ function registerContactRoutes(app: App, deps: CatalogAppDeps) {
       summary: "Send the shop a message",
       description: "Public: anyone may write, signed in or not; admins read the messages.",
       request: { body: jsonBody(contactInput) },
-      responses: { 201: jsonResponse(z.object({ id: z.string() }), "Received"), ...problems(400, 413, 415) },
+      responses: { 201: jsonResponse(contactReceiptSchema, "Received"), ...problems(400, 413, 415) },
     }),
     async (c) => {
       const id = crypto.randomUUID();
@@ -671,10 +686,7 @@ function registerContactRoutes(app: App, deps: CatalogAppDeps) {
       ...adminOnly,
       request: { query: z.object({ ...pagingQuery, unread: z.enum(["true", "false"]).default("false") }) },
       responses: {
-        200: jsonResponse(
-          z.object({ items: z.array(contactSchema), nextCursor: z.string().nullable() }),
-          "A page of messages",
-        ),
+        200: jsonResponse(pageSchema("ContactMessage", contactSchema), "A page of messages"),
         ...problems(400, 401, 403),
       },
     }),

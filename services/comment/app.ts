@@ -11,6 +11,7 @@ import {
   statsReadScope,
 } from "@multishop/kit/auth";
 import { publicCache } from "@multishop/kit/cache";
+import { pageSchema } from "@multishop/kit/contracts/lists";
 import { jsonBody, jsonResponse, problems } from "@multishop/kit/openapi";
 import { decodeCursor, pageOf, pagingQuery } from "@multishop/kit/paging";
 import { ProblemError } from "@multishop/kit/problem";
@@ -68,22 +69,33 @@ const reviewSchema = z.object({
   moderatedAt: timestamp.nullable(),
 }).openapi("Review");
 
-const reviewPage = z.object({
-  items: z.array(reviewSchema),
-  nextCursor: z.string().nullable(),
-  total: z.number().int(),
-});
+const reviewPage = pageSchema(
+  "Review",
+  reviewSchema,
+  "the reviews of the list: the caller's, or those matching `status` and `productId`",
+);
 
-const ratingSummarySchema = z.object({
-  productId: z.uuid(),
+const publicReviewPage = pageSchema("PublicReview", publicReviewSchema, "the product's approved reviews");
+
+/** A product's rating, as the storefront's product page shows it too. */
+const ratingSchema = z.object({
   average: z.number().nullable().openapi({
     description: "the mean of approved reviews' ratings, one decimal; null when there are none",
     example: 4.3,
   }),
   count: z.number().int().openapi({ description: "approved reviews" }),
   distribution: z.object(Object.fromEntries(ratings.map((rating) => [`${rating}`, z.number().int()])))
-    .openapi({ description: "approved reviews per rating, 1 to 5" }),
-}).openapi("RatingSummary");
+    .openapi("RatingDistribution", { description: "Approved reviews per rating, 1 to 5" }),
+}).openapi("Rating");
+
+const ratingSummarySchema = ratingSchema.extend({ productId: z.uuid() }).openapi("RatingSummary");
+
+const reviewCountsSchema = z.object({
+  approved: z.number().int(),
+  pending: z.number().int(),
+  rejected: z.number().int(),
+  total: z.number().int(),
+}).openapi("ReviewCounts");
 
 const productIdSchema = uuidId("must be a product id (a UUID)");
 const productParam = z.object({ productId: productIdSchema });
@@ -174,14 +186,7 @@ export function createCommentApp(deps: CommentAppDeps): App {
         query: z.object({ ...pagingQuery, sort: z.enum(reviewSorts).default("newest") }),
       },
       responses: {
-        200: jsonResponse(
-          z.object({
-            items: z.array(publicReviewSchema),
-            nextCursor: z.string().nullable(),
-            total: z.number().int().openapi({ description: "the product's approved reviews" }),
-          }),
-          "A page of approved reviews, and how many there are",
-        ),
+        200: jsonResponse(publicReviewPage, "A page of approved reviews, and how many there are"),
         ...problems(400),
       },
     }),
@@ -267,15 +272,7 @@ export function createCommentApp(deps: CommentAppDeps): App {
       description: `Needs the admin role, or a client token with the \`${statsReadScope}\` scope ` +
         "(the dashboard service).",
       responses: {
-        200: jsonResponse(
-          z.object({
-            approved: z.number().int(),
-            pending: z.number().int(),
-            rejected: z.number().int(),
-            total: z.number().int(),
-          }),
-          "The review counts",
-        ),
+        200: jsonResponse(reviewCountsSchema, "The review counts"),
         ...problems(401, 403),
       },
     }),

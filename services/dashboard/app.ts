@@ -2,7 +2,8 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { type App, createApp, type ServiceAppDeps } from "@multishop/kit/app";
 import { bearerSecurity, requireRole } from "@multishop/kit/auth";
-import { jsonResponse, problems } from "@multishop/kit/openapi";
+import { orderCounts } from "@multishop/kit/contracts/orders";
+import { jsonResponse, orNull, problems } from "@multishop/kit/openapi";
 import { shuttingDown } from "@multishop/kit/serve";
 import {
   createStreamSlots,
@@ -12,7 +13,7 @@ import {
   userEventStream,
 } from "@multishop/kit/streams";
 import type { Dashboard } from "./dashboard.ts";
-import { type Figures, orderStatuses, sources } from "./domain.ts";
+import { type Figures, sources } from "./domain.ts";
 
 export interface DashboardAppDeps extends ServiceAppDeps {
   dashboard: Dashboard;
@@ -36,9 +37,9 @@ const figuresSchema = z.object({
   products: count("products in any status (catalog)"),
   categories: count("categories (catalog)"),
   brands: count("brands (catalog)"),
-  orders: z.object(Object.fromEntries(orderStatuses.map((status) => [status, z.number().int()])))
-    .nullable()
-    .openapi({ description: "orders per public status (order); null until first read" }),
+  orders: orNull(orderCounts).openapi({
+    description: "orders per public status (order); null until first read",
+  }),
   pendingReviews: count("reviews waiting for moderation (comment)"),
   unreadSupportMessages: count("messages to support no admin has read (message)"),
   updatedAt: z.string().datetime().openapi({ description: "when a figure or `unavailable` last changed" }),

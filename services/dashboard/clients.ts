@@ -4,6 +4,7 @@
  * dashboard takes from it; anything else counts as the source being unavailable.
  */
 import { z } from "zod";
+import { orderCounts } from "@multishop/kit/contracts/orders";
 import { type ServiceClient, ServiceUnavailableError } from "@multishop/kit/service-client";
 import type { Source, SourceFigures } from "./domain.ts";
 
@@ -16,13 +17,6 @@ const count = z.number().int().nonnegative();
 
 const userCount = z.object({ count });
 const catalogStats = z.object({ products: count, categories: count, brands: count });
-const orderCounts = z.object({
-  pending: count,
-  confirmed: count,
-  shipped: count,
-  delivered: count,
-  cancelled: count,
-});
 const reviewStats = z.object({ pending: count });
 const messageStats = z.object({ unreadSupport: count });
 

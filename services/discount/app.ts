@@ -8,6 +8,7 @@ import {
   couponValidationResult,
   couponValidationScope,
 } from "@multishop/kit/contracts/discount";
+import { pageSchema } from "@multishop/kit/contracts/lists";
 import { jsonBody, jsonResponse, problems } from "@multishop/kit/openapi";
 import { createdPosition, decodeCursor, pageOf, pagingQuery } from "@multishop/kit/paging";
 import type { Discount } from "./discount.ts";
@@ -44,6 +45,11 @@ const couponSchema = z.object({
   updatedAt: z.string().datetime(),
 }).openapi("Coupon");
 
+const couponCountsSchema = z.object({
+  total: z.number().int(),
+  active: z.number().int().openapi({ description: "coupons with active set, as ?active=true" }),
+}).openapi("CouponCounts");
+
 const idParam = z.object({ id: z.uuid("must be a coupon id") });
 const couponCursor = z.object({ createdAt: z.string().datetime(), id: z.string().uuid() });
 const adminOnly = { tags: ["coupons"], security: bearerSecurity, middleware: [requireRole("admin")] };
@@ -76,13 +82,7 @@ export function createDiscountApp(deps: DiscountAppDeps): App {
       summary: "How many coupons there are, and how many are switched on (admin dashboard)",
       description: "Needs the admin role. Expired and used-up coupons count too.",
       responses: {
-        200: jsonResponse(
-          z.object({
-            total: z.number().int(),
-            active: z.number().int().openapi({ description: "coupons with active set, as ?active=true" }),
-          }),
-          "The coupon counts",
-        ),
+        200: jsonResponse(couponCountsSchema, "The coupon counts"),
         ...problems(401, 403),
       },
     }),
@@ -130,11 +130,7 @@ export function createDiscountApp(deps: DiscountAppDeps): App {
       },
       responses: {
         200: jsonResponse(
-          z.object({
-            items: z.array(couponSchema),
-            nextCursor: z.string().nullable(),
-            total: z.number().int(),
-          }),
+          pageSchema("Coupon", couponSchema, "the coupons matching `q` and `active`"),
           "A page of coupons, and how many match",
         ),
         ...problems(400, 401, 403),

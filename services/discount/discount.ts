@@ -4,7 +4,7 @@
  * file puts them in order. The checkout's steps run in the caller's transaction when given one (the
  * inbox's, which also writes the reply: see events.ts), else in one of their own.
  */
-import type { Money } from "@multishop/kit/contracts/catalog";
+import type { Money } from "@multishop/kit/contracts/money";
 import type { CouponValidationResult } from "@multishop/kit/contracts/discount";
 import type { TransactionSql } from "@multishop/kit/postgres";
 import { ProblemError } from "@multishop/kit/problem";

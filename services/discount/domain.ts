@@ -3,7 +3,7 @@
  * much it takes off. No I/O: the time, the shop's currency and the usage counts come in as values.
  */
 import { z } from "@hono/zod-openapi";
-import type { Money } from "@multishop/kit/contracts/catalog";
+import type { Money } from "@multishop/kit/contracts/money";
 import type { CouponRejectionReason, CouponValidationResult } from "@multishop/kit/contracts/discount";
 
 export const couponTypes = ["percentage", "fixed"] as const;

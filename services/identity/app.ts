@@ -12,7 +12,9 @@ import {
   userReadScope,
 } from "@multishop/kit/auth";
 import { createdPosition, decodeCursor, pageOf, pagingQuery } from "@multishop/kit/paging";
-import { jsonBody, jsonResponse, problems, problemSchema } from "@multishop/kit/openapi";
+import { pageSchema } from "@multishop/kit/contracts/lists";
+import { problemSchema } from "@multishop/kit/contracts/problems";
+import { jsonBody, jsonResponse, problems } from "@multishop/kit/openapi";
 import { problemContentType } from "@multishop/kit/problem";
 import {
   clientAuthSchema,
@@ -51,6 +53,23 @@ const userSchema = z.object({
   createdAt: z.string().datetime(),
   updatedAt: z.string().datetime(),
 }).openapi("User");
+
+const userCountSchema = z.object({ count: z.number().int() }).openapi("UserCount");
+
+const rolesInput = z.strictObject({ roles: rolesSchema }).openapi("UserRolesInput");
+
+const signingKeySchema = z.object({
+  kid: z.string().openapi({ description: "the `kid` of the tokens it signs" }),
+  activatesAt: z.string().datetime().openapi({ description: "when it begins to sign" }),
+}).openapi("SigningKey");
+
+const keySetSchema = z.object({ keys: z.array(z.record(z.string(), z.unknown())) }).openapi("JsonWebKeySet", {
+  description: "An RFC 7517 JSON Web Key Set",
+});
+
+const serverMetadataSchema = z.record(z.string(), z.unknown()).openapi("AuthorizationServerMetadata", {
+  description: "RFC 8414 authorization server metadata",
+});
 
 const tokenResponseSchema = z.object({
   access_token: z.string(),
@@ -247,7 +266,7 @@ export function createIdentityApp(deps: IdentityAppDeps): App {
       description:
         "An RFC 7517 key set: each key is published before it signs and until the tokens it signed expire.",
       responses: {
-        200: jsonResponse(z.object({ keys: z.array(z.record(z.string(), z.unknown())) }), "JSON Web Key Set"),
+        200: jsonResponse(keySetSchema, "JSON Web Key Set"),
       },
     }),
     async (c) => {
@@ -264,7 +283,7 @@ export function createIdentityApp(deps: IdentityAppDeps): App {
       tags: ["oauth"],
       summary: "Authorization server metadata",
       description: "The issuer, its endpoints and what they support, for clients to discover (RFC 8414).",
-      responses: { 200: jsonResponse(z.record(z.string(), z.unknown()), "Metadata (RFC 8414 fields)") },
+      responses: { 200: jsonResponse(serverMetadataSchema, "Metadata (RFC 8414 fields)") },
     }),
     (c) => {
       const issuer = deps.tokens.issuer;
@@ -332,11 +351,7 @@ export function createIdentityApp(deps: IdentityAppDeps): App {
       },
       responses: {
         200: jsonResponse(
-          z.object({
-            items: z.array(userSchema),
-            nextCursor: z.string().nullable(),
-            total: z.number().int(),
-          }),
+          pageSchema("User", userSchema, "the users matching `q`"),
           "A page of users, oldest first",
         ),
         ...problems(400, 401, 403),
@@ -366,7 +381,7 @@ export function createIdentityApp(deps: IdentityAppDeps): App {
       security: bearerSecurity,
       middleware: [requireStatsReader()],
       responses: {
-        200: jsonResponse(z.object({ count: z.number().int() }), "The user count"),
+        200: jsonResponse(userCountSchema, "The user count"),
         ...problems(401, 403),
       },
     }),
@@ -405,7 +420,7 @@ export function createIdentityApp(deps: IdentityAppDeps): App {
         params: z.object({ id: z.string().uuid("must be a user id") }),
         body: {
           required: true,
-          content: { "application/json": { schema: z.strictObject({ roles: rolesSchema }) } },
+          content: { "application/json": { schema: rolesInput } },
         },
       },
       responses: {
@@ -432,7 +447,7 @@ export function createIdentityApp(deps: IdentityAppDeps): App {
       security: bearerSecurity,
       middleware: [requireRole("admin")],
       responses: {
-        201: jsonResponse(z.object({ kid: z.string(), activatesAt: z.string().datetime() }), "The new key"),
+        201: jsonResponse(signingKeySchema, "The new key"),
         ...problems(401, 403),
       },
     }),

@@ -238,10 +238,10 @@ for (const target of await storeTargets()) {
         const document = await (await fetch(`${base}/openapi.json`)).json();
         const operation = document.paths["/v1/images"].post;
         assert.deepEqual(Object.keys(operation.requestBody.content), ["multipart/form-data"]);
-        assert.equal(
-          operation.requestBody.content["multipart/form-data"].schema.properties.file.format,
-          "binary",
-        );
+        assert.deepEqual(operation.requestBody.content["multipart/form-data"].schema, {
+          $ref: "#/components/schemas/ImageUpload",
+        });
+        assert.equal(document.components.schemas.ImageUpload.properties.file.format, "binary");
         assert.ok(document.paths["/v1/images/{id}"].get);
         assert.ok(document.paths["/v1/images/{id}"].delete);
       });

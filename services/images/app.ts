@@ -33,7 +33,7 @@ const imageSchema = z.object({
 const uploadSchema = z.strictObject({
   file: z.instanceof(File, { error: (issue) => issue.input === undefined ? "is required" : "must be a file" })
     .openapi({ type: "string", format: "binary", description: "the image; its type is read from its bytes" }),
-});
+}).openapi("ImageUpload");
 
 const idParams = z.object({
   id: z.string().regex(imageIdPattern, "must be an image id, like <uuid>.png"),

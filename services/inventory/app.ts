@@ -2,6 +2,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { type App, createApp, type ServiceAppDeps } from "@multishop/kit/app";
 import { bearerSecurity, requireRole } from "@multishop/kit/auth";
+import { listSchema } from "@multishop/kit/contracts/lists";
 import { jsonBody, jsonResponse, problems } from "@multishop/kit/openapi";
 import {
   available,
@@ -25,13 +26,13 @@ export const inventoryDocument = {
 };
 
 const availabilitySchema = z.object({
-  productId: z.string(),
+  productId: z.uuid(),
   available: z.number().int().openapi({ description: "units that can be ordered now" }),
   inStock: z.boolean(),
 }).openapi("Availability");
 
 const stockSchema = z.object({
-  productId: z.string(),
+  productId: z.uuid(),
   onHand: z.number().int().openapi({ description: "units on the shelf, reserved ones included" }),
   reserved: z.number().int().openapi({ description: "units held by orders in checkout" }),
   available: z.number().int().openapi({ description: "units that can be ordered now" }),
@@ -85,7 +86,7 @@ export function createInventoryApp(deps: InventoryAppDeps): App {
         }),
       },
       responses: {
-        200: jsonResponse(z.object({ items: z.array(availabilitySchema) }), "The products' availability"),
+        200: jsonResponse(listSchema("Availability", availabilitySchema), "The products' availability"),
         ...problems(400),
       },
     }),

@@ -1,25 +1,33 @@
 /** OpenAPI pieces every service's routes share. */
 import { z } from "@hono/zod-openapi";
+import { problemSchema } from "./contracts/problems.ts";
 import { problemContentType, statusTitle } from "./problem.ts";
-
-export const problemSchema = z.object({
-  type: z.string().openapi({ example: "urn:multishop:problem:validation" }),
-  title: z.string(),
-  status: z.number().int(),
-  detail: z.string().optional(),
-  instance: z.string().optional(),
-  requestId: z.string().optional(),
-  errors: z.array(z.object({ field: z.string(), reason: z.string() })).optional(),
-}).openapi("Problem", { description: "An RFC 9457 problem document" });
 
 /** Response entries for the error statuses a route can answer, each an RFC 9457 problem document. */
 export function problems(...statuses: number[]) {
+  return problemsOf(problemSchema, ...statuses);
+}
+
+/**
+ * Response entries for error statuses whose problem document is a named kind of Problem, with members of
+ * its own (see kit/contracts/problems.ts).
+ */
+export function problemsOf<T extends z.ZodType>(schema: T, ...statuses: number[]) {
   return Object.fromEntries(
     statuses.map((status) => [status, {
       description: statusTitle(status),
-      content: { [problemContentType]: { schema: problemSchema } },
+      content: { [problemContentType]: { schema } },
     }]),
   );
+}
+
+/**
+ * A named schema or null. zod's `.nullable()` of a named schema comes out as an `allOf` with
+ * `type: [object, null]`, which null itself does not match; a union with null is the `anyOf` that
+ * generated clients read as an optional value.
+ */
+export function orNull<T extends z.ZodType>(schema: T) {
+  return z.union([schema, z.null()]);
 }
 
 /** A JSON response entry for a route's `responses`. */

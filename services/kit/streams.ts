@@ -13,7 +13,7 @@ import { type SSEStreamingApi, streamSSE } from "hono/streaming";
 import type { AppEnv } from "./app.ts";
 import { principalOf } from "./auth.ts";
 import { positiveInt } from "./config.ts";
-import { problemSchema } from "./openapi.ts";
+import { problemSchema } from "./contracts/problems.ts";
 import { problemContentType, ProblemError } from "./problem.ts";
 
 /** How many event streams one user may hold open at once (on each instance of the service). */

@@ -8,6 +8,7 @@ import {
   requireUser,
   statsReadScope,
 } from "@multishop/kit/auth";
+import { pageSchema } from "@multishop/kit/contracts/lists";
 import { jsonBody, jsonResponse, problems } from "@multishop/kit/openapi";
 import { createdPosition, decodeCursor, pageOf, pagingQuery } from "@multishop/kit/paging";
 import { type Caller, isUnread, type Message, messageInput, supportReceiver } from "./domain.ts";
@@ -35,11 +36,25 @@ const messageSchema = z.object({
   createdAt: z.string().datetime(),
 }).openapi("UserMessage");
 
-const messagePage = z.object({
-  items: z.array(messageSchema),
-  nextCursor: z.string().nullable(),
-  total: z.number().int(),
-}).openapi("UserMessagePage");
+const messagePage = pageSchema(
+  "UserMessage",
+  messageSchema,
+  "the messages of the list the caller has not removed",
+);
+
+const unreadCountSchema = z.object({
+  count: z.number().int().openapi({ description: "unread messages to the caller" }),
+  support: z.number().int().optional().openapi({
+    description: `admins only: unread messages to ${supportReceiver}`,
+  }),
+}).openapi("UnreadMessageCount");
+
+const messageCountsSchema = z.object({
+  unreadSupport: z.number().int().openapi({
+    description: `messages to ${supportReceiver} no admin read`,
+  }),
+  total: z.number().int().openapi({ description: "every message ever sent" }),
+}).openapi("MessageCounts");
 
 const messageCursor = z.object({ createdAt: z.string().datetime(), id: z.uuid() });
 const idParam = z.object({ id: z.uuid("must be a message id") });
@@ -155,15 +170,7 @@ export function createMessageApp(deps: MessageAppDeps): App {
       summary: "How many messages to the caller are unread",
       description: "Messages the caller removed are not counted; `support` is there for admins only.",
       responses: {
-        200: jsonResponse(
-          z.object({
-            count: z.number().int().openapi({ description: "unread messages to the caller" }),
-            support: z.number().int().optional().openapi({
-              description: `admins only: unread messages to ${supportReceiver}`,
-            }),
-          }),
-          "The unread counts",
-        ),
+        200: jsonResponse(unreadCountSchema, "The unread counts"),
         ...problems(401, 403),
       },
     }),
@@ -182,15 +189,7 @@ export function createMessageApp(deps: MessageAppDeps): App {
       description: `Needs the admin role, or a client token with the \`${statsReadScope}\` scope ` +
         "(the dashboard service).",
       responses: {
-        200: jsonResponse(
-          z.object({
-            unreadSupport: z.number().int().openapi({
-              description: `messages to ${supportReceiver} no admin read`,
-            }),
-            total: z.number().int().openapi({ description: "every message ever sent" }),
-          }),
-          "The message counts",
-        ),
+        200: jsonResponse(messageCountsSchema, "The message counts"),
         ...problems(401, 403),
       },
     }),

@@ -8,6 +8,10 @@ import {
   requireUser,
   statsReadScope,
 } from "@multishop/kit/auth";
+import { address, addressInput } from "@multishop/kit/contracts/addresses";
+import { listSchema, pageSchema } from "@multishop/kit/contracts/lists";
+import { money } from "@multishop/kit/contracts/money";
+import { orderCounts, orderedLine } from "@multishop/kit/contracts/orders";
 import { jsonBody, jsonResponse, problems } from "@multishop/kit/openapi";
 import { createdPosition, decodeCursor, pageOf, pagingQuery } from "@multishop/kit/paging";
 import { ProblemError } from "@multishop/kit/problem";
@@ -20,7 +24,7 @@ import {
   tooManyStreamsResponse,
   userEventStream,
 } from "@multishop/kit/streams";
-import { addressInput, cancellationReasons, type Order, orderStatuses, placeOrderInput } from "./domain.ts";
+import { cancellationReasons, type Order, orderStatuses, placeOrderInput } from "./domain.ts";
 import type { Orders } from "./orders.ts";
 import type { StoredAddress } from "./store/postgres.ts";
 
@@ -36,45 +40,22 @@ export const orderDocument = {
   description: "Delivery addresses, orders placed from the basket, and their checkout's progress.",
 };
 
-const moneySchema = z.object({
-  amount: z.number().int().openapi({ description: "minor units (cents)" }),
-  currency: z.string().openapi({ example: "USD" }),
-}).openapi("OrderMoney");
-
-const addressFields = {
-  name: z.string(),
-  surname: z.string(),
-  email: z.string(),
-  phone: z.string(),
-  country: z.string(),
-  city: z.string(),
-  district: z.string(),
-  line1: z.string(),
-  line2: z.string().nullable(),
-  zipCode: z.string(),
-};
-
-const addressSchema = z.object({
+/** An address in the customer's address book: one to choose when placing an order. */
+const savedAddressSchema = address.extend({
   id: z.uuid(),
-  ...addressFields,
   createdAt: z.string().datetime(),
   updatedAt: z.string().datetime(),
-}).openapi("Address");
+}).openapi("SavedAddress");
 
 const orderSchema = z.object({
   id: z.uuid(),
   status: z.enum(orderStatuses),
   cancellationReason: z.enum(cancellationReasons).nullable(),
-  lines: z.array(z.object({
-    productId: z.string(),
-    name: z.string(),
-    unitPrice: moneySchema,
-    quantity: z.number().int(),
-    lineTotal: moneySchema,
-  })),
-  totals: z.object({ subtotal: moneySchema, discount: moneySchema, total: moneySchema }),
+  lines: z.array(orderedLine.extend({ lineTotal: money }).openapi("OrderLine")),
+  totals: z.object({ subtotal: money, discount: money, total: money }).openapi("OrderTotals"),
   couponCode: z.string().nullable(),
-  address: z.object(addressFields),
+  // The address chosen, as it was when the order was placed.
+  address,
   trackingCode: z.string().nullable().openapi({ description: "the shipment's, once there is one" }),
   createdAt: z.string().datetime(),
   updatedAt: z.string().datetime(),
@@ -87,7 +68,7 @@ const orderStatusEventSchema = z.object({
   trackingCode: z.string().nullable().openapi({ description: "the shipment's, once there is one" }),
 }).openapi("OrderStatusEvent");
 
-const orderPage = z.object({ items: z.array(orderSchema), nextCursor: z.string().nullable() });
+const orderPage = pageSchema("Order", orderSchema);
 const orderCursor = z.object({ createdAt: z.string().datetime(), id: z.uuid() });
 const idParam = z.object({ id: uuidId("must be an id") });
 const user = { security: bearerSecurity, middleware: [requireUser] };
@@ -145,7 +126,7 @@ export function createOrderApp(deps: OrderAppDeps): App {
       summary: "The caller's addresses, oldest first",
       description: "All of them in one answer, not paged; an order names one by its `addressId`.",
       responses: {
-        200: jsonResponse(z.object({ items: z.array(addressSchema) }), "The addresses"),
+        200: jsonResponse(listSchema("SavedAddress", savedAddressSchema), "The addresses"),
         ...problems(401, 403),
       },
     }),
@@ -166,7 +147,7 @@ export function createOrderApp(deps: OrderAppDeps): App {
       description: "`Location` names the new address; pass its `id` as `addressId` to place an order.",
       request: { body: jsonBody(addressInput) },
       responses: {
-        201: jsonResponse(addressSchema, "The new address"),
+        201: jsonResponse(savedAddressSchema, "The new address"),
         ...problems(400, 401, 403, 413, 415),
       },
     }),
@@ -187,7 +168,7 @@ export function createOrderApp(deps: OrderAppDeps): App {
       summary: "One of the caller's addresses",
       description: "Another customer's address answers 404, like a missing one.",
       request: { params: idParam },
-      responses: { 200: jsonResponse(addressSchema, "The address"), ...problems(400, 401, 403, 404) },
+      responses: { 200: jsonResponse(savedAddressSchema, "The address"), ...problems(400, 401, 403, 404) },
     }),
     async (c) =>
       c.json(toAddressJson(await orders.address(principalOf(c).subject, c.req.valid("param").id)), 200),
@@ -204,7 +185,7 @@ export function createOrderApp(deps: OrderAppDeps): App {
       description: "Orders placed earlier keep the address as it was when they were placed.",
       request: { params: idParam, body: jsonBody(addressInput) },
       responses: {
-        200: jsonResponse(addressSchema, "The address"),
+        200: jsonResponse(savedAddressSchema, "The address"),
         ...problems(400, 401, 403, 404, 413, 415),
       },
     }),
@@ -324,12 +305,7 @@ export function createOrderApp(deps: OrderAppDeps): App {
       security: bearerSecurity,
       middleware: [requireStatsReader()],
       responses: {
-        200: jsonResponse(
-          z.object(Object.fromEntries(orderStatuses.map((status) => [status, z.number().int()]))).openapi(
-            "OrderCounts",
-          ),
-          "Orders per status",
-        ),
+        200: jsonResponse(orderCounts, "Orders per status"),
         ...problems(401, 403),
       },
     }),

@@ -4,11 +4,14 @@
  * the order service's client token).
  */
 import { z } from "zod";
-import { money } from "@multishop/kit/contracts/catalog";
+import { money } from "@multishop/kit/contracts/money";
 import { ProblemError } from "@multishop/kit/problem";
 import { type ServiceClient, ServiceUnavailableError } from "@multishop/kit/service-client";
-// The card contract is the payment service's (see its header).
-import { type CardInput, paymentMethodSchema, paymentMethodsPath } from "../payment/contract.ts";
+import {
+  type CardInput,
+  paymentMethodSchema,
+  paymentMethodsPath,
+} from "@multishop/kit/contracts/payment-methods";
 
 /** The part of `GET /v1/basket` an order is made from; prices are the basket's server-side snapshot. */
 const basketSchema = z.object({

@@ -4,30 +4,13 @@
  * go out. The store persists each step in the transaction that records the reply as handled.
  */
 import { z } from "@hono/zod-openapi";
+import type { Address } from "@multishop/kit/contracts/addresses";
 import type { shipmentStatus } from "@multishop/kit/contracts/cargo";
 import { discountMessages, inventoryMessages, paymentMessages } from "@multishop/kit/contracts/checkout";
-// The card contract is the payment service's (see its header).
-import { cardInput } from "../payment/contract.ts";
-import type { Money } from "@multishop/kit/contracts/catalog";
+import { cardInput } from "@multishop/kit/contracts/payment-methods";
+import type { Money } from "@multishop/kit/contracts/money";
 import { orderStatus } from "@multishop/kit/contracts/orders";
 import { uuidId } from "@multishop/kit/formats";
-
-const text = (max: number) => z.string().trim().min(1).max(max);
-
-export const addressInput = z.strictObject({
-  name: text(100),
-  surname: text(100),
-  email: z.email().max(254),
-  phone: z.string().trim().regex(/^\+?[0-9 ()-]{5,30}$/, "must be a phone number"),
-  country: text(100),
-  city: text(100),
-  district: text(100),
-  line1: text(200),
-  line2: text(200).nullish(),
-  zipCode: text(20),
-}).openapi("AddressInput");
-
-export type AddressInput = z.infer<typeof addressInput>;
 
 export const placeOrderInput = z.strictObject({
   addressId: uuidId("must be an address id"),
@@ -57,10 +40,6 @@ export interface OrderLine {
   name: string;
   unitPrice: Money;
   quantity: number;
-}
-
-export interface Address extends Omit<AddressInput, "line2"> {
-  line2: string | null;
 }
 
 export interface Order {

@@ -13,7 +13,7 @@ import { loadOrderConfig, type OrderConfig } from "./config.ts";
 import { consumeOrderMessages } from "./events.ts";
 import { createOrders } from "./orders.ts";
 import { createOrderStore } from "./store/postgres.ts";
-import { tokenizeScope } from "../payment/contract.ts";
+import { tokenizeScope } from "@multishop/kit/contracts/payment-methods";
 import { repeat } from "@multishop/kit/schedule";
 import {
   openOutboxDatabase,

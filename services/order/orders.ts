@@ -5,6 +5,7 @@
  * messages exist together or not at all.
  */
 import type { Principal } from "@multishop/kit/auth";
+import type { AddressInput } from "@multishop/kit/contracts/addresses";
 import { cargoEvents } from "@multishop/kit/contracts/cargo";
 import { discountMessages, inventoryMessages, paymentMessages } from "@multishop/kit/contracts/checkout";
 import { orderEvents } from "@multishop/kit/contracts/orders";
@@ -16,7 +17,6 @@ import { ProblemError } from "@multishop/kit/problem";
 import { ServiceUnavailableError } from "@multishop/kit/service-client";
 import type { Baskets, PaymentMethods } from "./clients.ts";
 import {
-  type AddressInput,
   afterReply,
   cancel,
   cancelByCustomer,

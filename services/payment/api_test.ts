@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { call as callService, type CallOptions, postgresTargets } from "@multishop/kit/testing";
-import { type CardInput, paymentMethodsPath, tokenizeScope } from "./contract.ts";
+import { type CardInput, paymentMethodsPath, tokenizeScope } from "@multishop/kit/contracts/payment-methods";
 import { card, orderId, startTestPayment, usd } from "./test_support.ts";
 
 for (const target of await postgresTargets()) {

@@ -2,9 +2,17 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { type App, createApp, type ServiceAppDeps } from "@multishop/kit/app";
 import { bearerSecurity, requireRole, requireScope } from "@multishop/kit/auth";
-import { jsonBody, jsonResponse, problems } from "@multishop/kit/openapi";
+import { pageSchema } from "@multishop/kit/contracts/lists";
+import { money } from "@multishop/kit/contracts/money";
+import { jsonBody, jsonResponse, orNull, problems } from "@multishop/kit/openapi";
 import { decodeCursor, pageOf, pagingQuery } from "@multishop/kit/paging";
-import { cardBrands, cardInput, paymentMethodSchema, paymentMethodsPath, tokenizeScope } from "./contract.ts";
+import {
+  cardBrands,
+  cardInput,
+  paymentMethodSchema,
+  paymentMethodsPath,
+  tokenizeScope,
+} from "@multishop/kit/contracts/payment-methods";
 import { failureReasons, type Payment, paymentStatuses } from "./domain.ts";
 import type { Payments } from "./payments.ts";
 import type { PaymentStore } from "./store/postgres.ts";
@@ -21,27 +29,24 @@ export const paymentDocument = {
     "Cards handed over at checkout, and the payments and refunds of orders (simulated card processor).",
 };
 
-const moneySchema = z.object({
-  amount: z.number().int().openapi({ description: "minor units (cents)" }),
-  currency: z.string().openapi({ example: "USD" }),
-});
-
 const paymentSchema = z.object({
   id: z.string().uuid(),
   orderId: z.string(),
   status: z.enum(paymentStatuses),
-  amount: moneySchema,
-  card: z.object({ brand: z.enum(cardBrands), last4: z.string() }).openapi({
+  amount: money,
+  card: z.object({ brand: z.enum(cardBrands), last4: z.string() }).openapi("PaymentCard", {
     description: "all the shop keeps of the card besides its expiry and holder",
   }),
   paymentMethodId: z.string(),
-  failure: z.object({ reason: z.enum(failureReasons), detail: z.string() }).nullable(),
+  failure: orNull(z.object({ reason: z.enum(failureReasons), detail: z.string() }).openapi("PaymentFailure")),
   processorReference: z.string().nullable().openapi({ description: "the processor's id for the payment" }),
-  refund: z.object({
-    amount: moneySchema,
-    processorReference: z.string(),
-    createdAt: z.string().datetime(),
-  }).nullable(),
+  refund: orNull(
+    z.object({
+      amount: money,
+      processorReference: z.string(),
+      createdAt: z.string().datetime(),
+    }).openapi("Refund"),
+  ),
   createdAt: z.string().datetime(),
   updatedAt: z.string().datetime(),
 }).openapi("Payment");
@@ -113,11 +118,7 @@ export function createPaymentApp(deps: PaymentAppDeps): App {
       },
       responses: {
         200: jsonResponse(
-          z.object({
-            items: z.array(paymentSchema),
-            nextCursor: z.string().nullable(),
-            total: z.number().int(),
-          }),
+          pageSchema("Payment", paymentSchema, "the payments matching `status`"),
           "A page of payments, and how many match",
         ),
         ...problems(400, 401, 403),

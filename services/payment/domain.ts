@@ -4,8 +4,8 @@
  */
 import { paymentMessages } from "@multishop/kit/contracts/checkout";
 import type { FieldError } from "@multishop/kit/problem";
-import type { CardBrand, CardInput } from "./contract.ts";
-import type { Money } from "@multishop/kit/contracts/catalog";
+import type { CardBrand, CardInput } from "@multishop/kit/contracts/payment-methods";
+import type { Money } from "@multishop/kit/contracts/money";
 
 const brandRules: Record<CardBrand, { label: string; lengths: number[]; cvcLength: number }> = {
   visa: { label: "Visa", lengths: [13, 16, 19], cvcLength: 3 },

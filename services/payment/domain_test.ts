@@ -1,6 +1,6 @@
 /** The card rules, without a database: check digit, brands, expiry, CVC, holder, and what an answer says. */
 import assert from "node:assert/strict";
-import type { CardInput } from "./contract.ts";
+import type { CardInput } from "@multishop/kit/contracts/payment-methods";
 import { cardBrand, cardDigits, checkCard, isExpired, luhnValid, sameCharge } from "./domain.ts";
 
 const now = new Date("2026-06-15T12:00:00Z");

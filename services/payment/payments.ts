@@ -14,7 +14,7 @@ import type { Logger } from "@multishop/kit/log";
 import type { Sql, TransactionSql } from "@multishop/kit/postgres";
 import { ProblemError } from "@multishop/kit/problem";
 import pRetry from "p-retry";
-import type { CardInput } from "./contract.ts";
+import type { CardInput } from "@multishop/kit/contracts/payment-methods";
 import {
   type ChargeRequest,
   checkCard,

@@ -2,7 +2,7 @@
  * The card processor: the interface a real provider (Stripe, Adyen, ...) implements, and the simulated
  * processor the shop runs with, which answers by test card numbers the way providers' test modes do.
  */
-import type { Money } from "@multishop/kit/contracts/catalog";
+import type { Money } from "@multishop/kit/contracts/money";
 import type { Card } from "./domain.ts";
 
 /** A definitive answer to an authorisation: the amount is held, or the bank said no. */

@@ -7,8 +7,8 @@ import { createInProcessBus, type MessageBus } from "@multishop/kit/messaging";
 import { memoryLogger } from "@multishop/kit/log";
 import { type PostgresTarget, serveForTest, testTokenIssuer } from "@multishop/kit/testing";
 import { loadPaymentConfig } from "./config.ts";
-import type { CardInput } from "./contract.ts";
-import type { Money } from "@multishop/kit/contracts/catalog";
+import type { CardInput } from "@multishop/kit/contracts/payment-methods";
+import type { Money } from "@multishop/kit/contracts/money";
 import { startPayment } from "./main.ts";
 import { type SimulatedProcessor, simulatedProcessor } from "./processor.ts";
 

@@ -2,7 +2,7 @@
  * What the basket needs from a store. The Redis store and the in-process store both implement it,
  * and both pass store/contract_test.ts.
  */
-import type { Money } from "@multishop/kit/contracts/catalog";
+import type { Money } from "@multishop/kit/contracts/money";
 
 /** A line keeps the catalog's name, price and image as they were last seen: the client never sends them. */
 export interface BasketLine {

@@ -1,10 +1,10 @@
 /** The cargo service's PostgreSQL adapter: every query the service makes, and nothing else. */
 import type postgres from "postgres";
+import type { Address } from "@multishop/kit/contracts/addresses";
 import { isUniqueViolation, type Sql, type TransactionSql } from "@multishop/kit/postgres";
 import type {
   Carrier,
   CarrierFields,
-  Receiver,
   Sender,
   Shipment,
   ShipmentLine,
@@ -40,7 +40,7 @@ interface ShipmentRow {
   carrier_phone: string | null;
   carrier_website: string | null;
   sender: Sender;
-  receiver: Receiver;
+  receiver: Address;
   lines: ShipmentLine[];
   created_at: Date;
   updated_at: Date;

@@ -45,6 +45,46 @@ export const contentSchemas = {
 export type ContentKind = keyof typeof contentSchemas;
 export const contentKinds = Object.keys(contentSchemas) as ContentKind[];
 
+/** An item as it is shown: its id, its kind's fields, its flag and order, and when it was written. */
+const shownItem = <Fields extends z.ZodRawShape>(fields: Fields) =>
+  z.object({
+    id: z.uuid(),
+    ...fields,
+    active: z.boolean(),
+    sortOrder: z.number().int(),
+    createdAt: z.iso.datetime(),
+    updatedAt: z.iso.datetime(),
+  });
+
+/**
+ * Each kind's items as they are shown. Their fields are plain strings, as stored: the input's rules are
+ * for what admins write, and the demo content links to pages of the shop by path (`/categories/audio`).
+ */
+export const contentItemSchemas = {
+  sliders: shownItem({
+    title: z.string(),
+    description: z.string(),
+    image: z.string(),
+    link: z.string().optional(),
+  }),
+  "special-offers": shownItem({
+    title: z.string(),
+    subtitle: z.string(),
+    image: z.string(),
+    link: z.string().optional(),
+  }),
+  features: shownItem({ title: z.string(), description: z.string().optional(), icon: z.string() }),
+  "offer-discounts": shownItem({
+    title: z.string(),
+    subtitle: z.string(),
+    image: z.string(),
+    buttonText: z.string(),
+    link: z.string().optional(),
+  }),
+} satisfies Record<ContentKind, z.ZodObject>;
+
+export type ShownContentItem = z.output<(typeof contentItemSchemas)[ContentKind]>;
+
 export interface ContentItem {
   id: string;
   kind: ContentKind;

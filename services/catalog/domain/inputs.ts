@@ -3,6 +3,7 @@
  * no client object ever becomes a query (`{"$gt": ""}` is just an invalid string). No I/O.
  */
 import { z } from "@hono/zod-openapi";
+import { money } from "@multishop/kit/contracts/money";
 import { patchOf } from "@multishop/kit/openapi";
 import { pagingQuery } from "@multishop/kit/paging";
 import { slugPattern } from "./text.ts";
@@ -40,21 +41,27 @@ export const brandInput = z.strictObject({ ...brandShape, logo: brandShape.logo.
 
 export const brandPatch = patchOf(z.strictObject(brandShape)).openapi("BrandPatch");
 
-export const moneySchema = z.strictObject({
-  amount: z.number().int("is in minor units (cents)").min(0).max(100_000_000),
-  currency: z.string().regex(/^[A-Z]{3}$/, "is an ISO 4217 code like USD"),
-}).openapi("Money");
+/** The dearest a product may be, in minor units; price filters go no higher either. */
+const highestPrice = 100_000_000;
 
 const productShape = {
   name: name(200),
   slug: slug.optional(),
   description: z.string().trim().max(5_000),
   info: z.string().trim().max(20_000).openapi({ description: "long product details (plain text)" }),
-  images: z.array(z.strictObject({ url: imageUrl, alt: z.string().trim().max(200).default("") })).max(20),
-  price: moneySchema,
+  images: z.array(
+    z.strictObject({ url: imageUrl, alt: z.string().trim().max(200).default("") }).openapi(
+      "ProductImageInput",
+    ),
+  ).max(20),
+  price: money.refine((price) => price.amount <= highestPrice, {
+    message: `must be at most ${highestPrice}`,
+    path: ["amount"],
+  }),
   categoryId: idSchema,
   brandId: idSchema.nullable(),
-  attributes: z.array(z.strictObject({ key: name(60), value: name(200) })).max(50),
+  attributes: z.array(z.strictObject({ key: name(60), value: name(200) }).openapi("ProductAttributeInput"))
+    .max(50),
   status: z.enum(["draft", "active", "archived"]),
 };
 
@@ -76,7 +83,7 @@ export type ProductInput = z.infer<typeof productInput>;
 export type ProductPatch = z.infer<typeof productPatch>;
 
 const reference = z.string().trim().min(1).max(100).openapi({ description: "an id or a slug" });
-const priceBound = z.coerce.number().int("is in minor units (cents)").min(0).max(100_000_000);
+const priceBound = z.coerce.number().int("is in minor units (cents)").min(0).max(highestPrice);
 
 export const productListQuery = z.object({
   category: reference.optional(),

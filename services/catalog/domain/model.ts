@@ -1,6 +1,6 @@
 /** What the catalog holds, as the rest of the service sees it. No I/O. */
 import { foldText } from "./text.ts";
-import type { Money } from "@multishop/kit/contracts/catalog";
+import type { Money } from "@multishop/kit/contracts/money";
 
 export type ProductStatus = "draft" | "active" | "archived";
 

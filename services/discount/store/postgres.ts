@@ -1,5 +1,5 @@
 /** The discount service's PostgreSQL adapter: every query the service makes, and nothing else. */
-import type { Money } from "@multishop/kit/contracts/catalog";
+import type { Money } from "@multishop/kit/contracts/money";
 import type { CouponValidationResult } from "@multishop/kit/contracts/discount";
 import { isUniqueViolation, type Sql, type TransactionSql } from "@multishop/kit/postgres";
 import {

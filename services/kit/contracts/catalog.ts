@@ -3,14 +3,7 @@
  * a payload that drifts from them fails loudly on either side.
  */
 import { z } from "zod";
-
-export const money = z.object({
-  amount: z.number().int().nonnegative(),
-  currency: z.string().regex(/^[A-Z]{3}$/),
-});
-
-/** An amount in minor units (cents) of an ISO 4217 currency, as every service carries money. */
-export type Money = z.infer<typeof money>;
+import { money } from "./money.ts";
 
 export const productSnapshot = z.object({
   productId: z.string().min(1),

@@ -4,7 +4,7 @@
  * correlation id. Producers and consumers both validate against these schemas.
  */
 import { z } from "zod";
-import { money } from "./catalog.ts";
+import { money } from "./money.ts";
 
 const orderId = z.string().min(1);
 const line = z.object({ productId: z.string().min(1), quantity: z.number().int().positive() });

@@ -1,14 +1,8 @@
 /** Every query the order service makes. */
 import type postgres from "postgres";
 import type { Sql, TransactionSql } from "@multishop/kit/postgres";
-import {
-  type Address,
-  type AddressInput,
-  type Order,
-  type OrderStatus,
-  orderStatuses,
-  type SagaState,
-} from "../domain.ts";
+import type { Address, AddressInput } from "@multishop/kit/contracts/addresses";
+import { type Order, type OrderStatus, orderStatuses, type SagaState } from "../domain.ts";
 
 interface AddressRow {
   id: string;

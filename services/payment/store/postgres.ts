@@ -1,7 +1,7 @@
 /** The payment service's PostgreSQL adapter: every query the service makes, and nothing else. */
-import type { Money } from "@multishop/kit/contracts/catalog";
+import type { Money } from "@multishop/kit/contracts/money";
 import type { Sql, TransactionSql } from "@multishop/kit/postgres";
-import type { CardBrand } from "../contract.ts";
+import type { CardBrand } from "@multishop/kit/contracts/payment-methods";
 import type { ChargeRequest, FailureReason, Payment, PaymentMethod, PaymentStatus } from "../domain.ts";
 
 /** The payment method a charge names does not exist. */

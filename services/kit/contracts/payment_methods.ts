@@ -1,8 +1,7 @@
 /**
  * The payment service's internal tokenisation endpoint as the order service calls it: the path, the
- * scope, the card it takes and what it answers. Both sides validate against these schemas. It stays
- * with the payment service rather than in services/kit/contracts/ because it carries the OpenAPI
- * descriptions of the payment service's document, and the kit's contracts are plain zod.
+ * scope, the card it takes and what it answers. Both sides validate against these schemas, and the
+ * card is also what a customer sends the order service when placing an order (`PlaceOrderInput`).
  */
 import { z } from "@hono/zod-openapi";
 
