@@ -20,14 +20,20 @@ export const compatibilityDate = "2026-07-30";
 
 const entry = new URL("./src/index.ts", import.meta.url);
 
+/** Without `--minify=false`, `deno bundle` writes a quarter more (3.0 MB against 2.4 MB). */
+export const bundleFlags = ["--platform", "browser", "--minify=false"];
+
 /** Binding name -> Durable Object class, as in wrangler.jsonc (a test keeps the two equal). */
 export const durableObjectClasses = { RATE_LIMITER: "RateLimiter", CACHE_GENERATION: "CacheGeneration" };
 
-/** Bundles the Worker into one ES module with `deno bundle`; returns its path. */
+/**
+ * Bundles the Worker into one ES module with `deno bundle`, with the flags of `deno task build:edge` (what
+ * wrangler deploys; a test keeps the two equal); returns its path.
+ */
 export async function buildWorker(outFile?: string): Promise<string> {
   const out = outFile ?? await Deno.makeTempFile({ prefix: "edge-worker-", suffix: ".js" });
   const { success, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: ["bundle", "--quiet", "--platform", "browser", "-o", out, entry.pathname],
+    args: ["bundle", "--quiet", ...bundleFlags, "-o", out, entry.pathname],
     stdout: "null",
     stderr: "piped",
   }).output();

@@ -4,7 +4,7 @@ import { parse, type ParseError } from "jsonc-parser";
 import { edgeConfigSchema } from "./src/config.ts";
 import * as worker from "./src/index.ts";
 import { strictlyCountedPolicies } from "./src/ratelimit.ts";
-import { compatibilityDate, durableObjectClasses } from "./local.ts";
+import { bundleFlags, compatibilityDate, durableObjectClasses } from "./local.ts";
 
 const errors: ParseError[] = [];
 const wrangler = parse(await Deno.readTextFile(new URL("./wrangler.jsonc", import.meta.url)), errors);
@@ -13,6 +13,14 @@ Deno.test("wrangler.jsonc parses", () => {
   assert.deepEqual(errors, []);
   assert.equal(wrangler.main, "dist/worker.js");
   assert.equal(wrangler.no_bundle, true, "Cloudflare runs the bundle deno built, as the tests do");
+});
+
+Deno.test("the bundle deployed is built as the one start and the tests run", async () => {
+  const tasks = JSON.parse(await Deno.readTextFile(new URL("../deno.json", import.meta.url))).tasks;
+  assert.equal(
+    tasks["build:edge"],
+    `deno bundle ${bundleFlags.join(" ")} edge/src/index.ts -o edge/dist/worker.js`,
+  );
 });
 
 Deno.test("its compatibility date is the one the tests run with", () => {
