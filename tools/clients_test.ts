@@ -6,15 +6,12 @@
  * environment gives: the real servers when their variables are set (as in CI), else the embedded ones.
  */
 import assert from "node:assert/strict";
-import { MongoClient } from "mongodb";
 import { createShopClient, type Problem, type Schemas } from "@multishop/client";
-import { createLogger } from "@multishop/kit/log";
-import { createInProcessBus, defaultRetryDelaysMs, type MessageBus } from "@multishop/kit/messaging";
-import { dropDatabase, serviceDatabaseUrl } from "@multishop/kit/postgres";
-import { infraRequired, testRabbitMq } from "@multishop/kit/testing";
+import { infraRequired } from "@multishop/kit/testing";
 import { allClientFiles, bearerOperations, type OpenApiDocument, repositoryRoot } from "./clients.ts";
 import { startServices } from "./services.ts";
 import { demoCredentials, freePorts, shopEnv, withPublicUrl } from "./shop.ts";
+import { embeddedStores, realServerStores, type ShopStores, unsetServerVariables } from "./test_stores.ts";
 
 Deno.test("the committed clients match openapi/public.json (run `deno task clients` when this fails)", async () => {
   for (const [path, text] of Object.entries(await allClientFiles())) {
@@ -49,67 +46,19 @@ Deno.test("bearerOperations: the token goes where every security requirement nam
   assert.deepEqual(bearerOperations(document), { "/mine/{id}": ["GET", "DELETE"] });
 });
 
-/** Where the shop keeps its data in this run, with what removes it afterwards. */
-interface Stores {
-  name: string;
-  /** The shop's own variables and the services' variables. */
-  shop: Record<string, string>;
-  services: Record<string, string>;
-  bus: MessageBus;
-  cleanUp(): Promise<void>;
-}
-
-const silent = createLogger("messaging", "silent");
-const serverVariables = ["POSTGRES_URL", "MONGO_URL", "REDIS_URL", "AMQP_URL", "STORAGE_EMULATOR_HOST"];
-const postgresServices = [
-  "identity",
-  "discount",
-  "inventory",
-  "payment",
-  "order",
-  "cargo",
-  "comment",
-  "message",
-];
-
 /**
  * The real servers when the environment names them all (databases, catalog and exchange of the run's own),
  * else the embedded stores; with MULTISHOP_REQUIRE_INFRA=1 (CI) the real servers or a failure.
  */
-async function openStores(): Promise<Stores> {
-  const unset = serverVariables.filter((name) => !Deno.env.get(name));
-  if (unset.length > 0) {
-    if (infraRequired) {
-      assert.fail(
-        `MULTISHOP_REQUIRE_INFRA=1 but ${unset.join(", ")} not set (\`deno task infra:up\` prints them)`,
-      );
-    }
-    return {
-      name: `the embedded stores (${unset.join(", ")} not set)`,
-      shop: {},
-      services: {},
-      bus: createInProcessBus({ logger: silent }),
-      cleanUp: async () => {},
-    };
+async function openStores(): Promise<ShopStores & { name: string }> {
+  const unset = unsetServerVariables();
+  if (unset.length === 0) return { name: "the real servers", ...await realServerStores("clients") };
+  if (infraRequired) {
+    assert.fail(
+      `MULTISHOP_REQUIRE_INFRA=1 but ${unset.join(", ")} not set (\`deno task infra:up\` prints them)`,
+    );
   }
-  const env = Object.fromEntries(serverVariables.map((name) => [name, Deno.env.get(name)!]));
-  const run = `clients_${crypto.randomUUID().slice(0, 8)}`;
-  // Closing the bus removes its queues and exchange.
-  const bus = await testRabbitMq(env.AMQP_URL, { logger: silent, retryDelaysMs: defaultRetryDelaysMs });
-  return {
-    name: "the real servers",
-    shop: { POSTGRES_URL: env.POSTGRES_URL, DATABASE_PREFIX: run, AMQP_URL: env.AMQP_URL },
-    services: { ...env, MONGO_DATABASE: `${run}_catalog` },
-    bus,
-    async cleanUp() {
-      for (const service of postgresServices) {
-        await dropDatabase(serviceDatabaseUrl(env.POSTGRES_URL, service, run));
-      }
-      const mongo = await MongoClient.connect(env.MONGO_URL);
-      await mongo.db(`${run}_catalog`).dropDatabase();
-      await mongo.close();
-    },
-  };
+  return { name: `the embedded stores (${unset.join(", ")} not set)`, ...embeddedStores() };
 }
 
 /** Fails with the problem when a call answered one, naming the call; narrows `data` otherwise. */

@@ -8,14 +8,11 @@
  * and /docs.
  */
 import assert from "node:assert/strict";
-import { MongoClient } from "mongodb";
-import { createLogger } from "@multishop/kit/log";
-import { createInProcessBus, defaultRetryDelaysMs, type MessageBus } from "@multishop/kit/messaging";
-import { dropDatabase, serviceDatabaseUrl } from "@multishop/kit/postgres";
-import { infraRequired, testRabbitMq } from "@multishop/kit/testing";
+import { infraRequired } from "@multishop/kit/testing";
 import { encodePng } from "../services/images/placeholder.ts";
 import { startServices } from "./services.ts";
 import { demoCredentials, freePorts, shopEnv, withPublicUrl } from "./shop.ts";
+import { embeddedStores, realServerStores, type ShopStores, unsetServerVariables } from "./test_stores.ts";
 
 interface ServerSentEvent {
   event: string;
@@ -75,67 +72,20 @@ async function eventually(check: () => Promise<boolean>, what: string, deadlineM
 interface Target {
   name: string;
   skip?: string;
-  /** The shop's own variables, the services' variables, the bus, and what removes the run's data. */
-  open(dataDir: string): Promise<{
-    shop: Record<string, string>;
-    services: Record<string, string>;
-    bus: MessageBus;
-    cleanUp(): Promise<void>;
-  }>;
+  open(): Promise<ShopStores>;
 }
 
-const silent = createLogger("messaging", "silent");
+const embedded: Target = { name: "the embedded stores", open: () => Promise.resolve(embeddedStores()) };
 
-const embedded: Target = {
-  name: "the embedded stores",
-  // No store variables: every store embedded, whatever servers the environment names.
-  open: () =>
-    Promise.resolve({
-      shop: {},
-      services: {},
-      bus: createInProcessBus({ logger: silent }),
-      cleanUp: async () => {},
-    }),
-};
-
-const serverVariables = ["POSTGRES_URL", "MONGO_URL", "REDIS_URL", "AMQP_URL", "STORAGE_EMULATOR_HOST"];
-const unset = serverVariables.filter((name) => !Deno.env.get(name));
-const postgresServices = [
-  "identity",
-  "discount",
-  "inventory",
-  "payment",
-  "order",
-  "cargo",
-  "comment",
-  "message",
-];
-
+const unset = unsetServerVariables();
 const realServers: Target = {
   name: "the real servers",
   skip: unset.length > 0 && !infraRequired
     ? `${unset.join(", ")} not set (start servers with \`deno task infra:up\`)`
     : undefined,
-  async open() {
+  open() {
     assert.deepEqual(unset, [], "the real servers' variables must be set");
-    const env = Object.fromEntries(serverVariables.map((name) => [name, Deno.env.get(name)!]));
-    // A run of its own: its own databases, catalog and exchange, removed afterwards.
-    const run = `e2e_${crypto.randomUUID().slice(0, 8)}`;
-    // Closing the bus removes its queues and exchange.
-    const bus = await testRabbitMq(env.AMQP_URL, { logger: silent, retryDelaysMs: defaultRetryDelaysMs });
-    return {
-      shop: { POSTGRES_URL: env.POSTGRES_URL, DATABASE_PREFIX: run, AMQP_URL: env.AMQP_URL },
-      services: { ...env, MONGO_DATABASE: `${run}_catalog` },
-      bus,
-      async cleanUp() {
-        for (const service of postgresServices) {
-          await dropDatabase(serviceDatabaseUrl(env.POSTGRES_URL, service, run));
-        }
-        const mongo = await MongoClient.connect(env.MONGO_URL);
-        await mongo.db(`${run}_catalog`).dropDatabase();
-        await mongo.close();
-      },
-    };
+    return realServerStores("e2e");
   },
 };
 
@@ -145,7 +95,7 @@ for (const target of [embedded, realServers]) {
     ignore: Boolean(target.skip),
   }, async () => {
     const dataDir = await Deno.makeTempDir();
-    const opened = await target.open(dataDir);
+    const opened = await target.open();
     const config = withPublicUrl(shopEnv.parse({
       DATA_DIR: dataDir,
       LOG_LEVEL: "silent",
