@@ -171,22 +171,8 @@ function failedOpen(policyName: string, policy: BucketPolicy): RateDecision {
 
 /** draft-ietf-httpapi-ratelimit-headers: the quota and the window in which an empty bucket refills. */
 function policyHeader(policyName: string, policy: BucketPolicy): Record<string, string> {
-  return { "RateLimit-Policy": policyHeaderValue(policyName, policy) };
-}
-
-/** A policy's header is the same on every answer; it is written once per policy and isolate. */
-const policyHeaderValues = new WeakMap<BucketPolicy, Map<string, string>>();
-
-function policyHeaderValue(policyName: string, policy: BucketPolicy): string {
-  let byName = policyHeaderValues.get(policy);
-  if (!byName) policyHeaderValues.set(policy, byName = new Map());
-  let value = byName.get(policyName);
-  if (value === undefined) {
-    const windowSeconds = Math.ceil(policy.capacity / policy.refillPerSecond);
-    value = `${structuredString(policyName)};q=${policy.capacity};w=${windowSeconds}`;
-    byName.set(policyName, value);
-  }
-  return value;
+  const windowSeconds = Math.ceil(policy.capacity / policy.refillPerSecond);
+  return { "RateLimit-Policy": `${policyLabel(policyName)};q=${policy.capacity};w=${windowSeconds}` };
 }
 
 /** The headers for a decision, given the tokens the caller has left after it (fractions included). */
